@@ -8,3 +8,29 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+import numpy as np
+import pytest
+
+
+def write_blob_images(folder, n=12, size=24, seed=0):
+    """n small RGB PNGs: a dark ellipse on a skin-toned background, each a little different."""
+    from PIL import Image
+    os.makedirs(folder, exist_ok=True)
+    rs = np.random.RandomState(seed)
+    yy, xx = np.mgrid[:size, :size] / size
+    for i in range(n):
+        cy, cx, r = rs.uniform(0.35, 0.65), rs.uniform(0.35, 0.65), rs.uniform(0.15, 0.3)
+        mask = ((yy - cy) ** 2 + (xx - cx) ** 2) < r ** 2
+        img = np.empty((size, size, 3), np.float32)
+        img[:] = np.array([220, 170, 140]) + rs.normal(0, 8, 3)
+        img[mask] = np.array([90, 55, 40]) + rs.normal(0, 8, 3)
+        img += rs.normal(0, 4, img.shape)
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(
+            os.path.join(folder, f"img_{i:03d}.png"))
+    return folder
+
+
+@pytest.fixture
+def tiny_images(tmp_path):
+    return write_blob_images(str(tmp_path / "images"))

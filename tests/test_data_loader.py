@@ -1,0 +1,485 @@
+"""Tests of data_loader: layouts, bad input, decoding, caching and the (seed, step) stream."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import data_loader as dl
+from errors import UserError
+
+ISIC_HEADER = "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC"
+ISIC_CLASSES = ISIC_HEADER.split(",")[1:]
+HAM_HEADER = "lesion_id,image_id,dx,dx_type,age,sex,localization"
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+def write_image(path, color=(200, 120, 90), size=(12, 10), fmt=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.new("RGB", size, color).save(path, format=fmt)
+    return str(path)
+
+
+def isic_row(image_id, cls):
+    return image_id + "," + ",".join("1.0" if c == cls else "0.0" for c in ISIC_CLASSES)
+
+
+def make_isic(root, labels, csv_in_subfolder=True, extra_images=()):
+    """ISIC 2018 download layout under ``root``; labels: {image_id: class}."""
+    for image_id in list(labels) + list(extra_images):
+        write_image(root / "ISIC2018_Task3_Training_Input" / f"{image_id}.jpg")
+    folder = root / "ISIC2018_Task3_Training_GroundTruth" if csv_in_subfolder else root
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / "ISIC2018_Task3_Training_GroundTruth.csv"
+    csv.write_text("\n".join([ISIC_HEADER] + [isic_row(i, c) for i, c in labels.items()]) + "\n")
+    return csv
+
+
+ISIC_LABELS = {"ISIC_0000001": "MEL", "ISIC_0000002": "NV", "ISIC_0000003": "MEL",
+               "ISIC_0000004": "NV", "ISIC_0000005": "DF", "ISIC_0000006": "NV"}
+
+
+def names(paths):
+    return sorted(os.path.splitext(os.path.basename(p))[0] for p in paths)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layouts
+# ----------------------------------------------------------------------------------------------
+
+def test_plain_folder_recursive_case_insensitive_extensions(tmp_path):
+    expected = [write_image(tmp_path / "a.jpg"), write_image(tmp_path / "b.JPEG", fmt="JPEG"),
+                write_image(tmp_path / "sub" / "c.PNG", fmt="PNG"),
+                write_image(tmp_path / "sub" / "deeper" / "d.bmp")]
+    (tmp_path / "notes.txt").write_text("not an image")
+    write_image(tmp_path / ".hidden.jpg")
+    write_image(tmp_path / "__MACOSX" / "e.jpg")
+    source = dl.find_images(tmp_path)
+    assert source.layout == "folder"
+    assert source.class_name is None
+    assert source.paths == sorted(expected)
+
+
+def test_class_folders_nested_and_case_insensitive(tmp_path):
+    akiec = [write_image(tmp_path / "akiec" / "gan_input" / f"{i}.jpg") for i in range(3)]
+    write_image(tmp_path / "bcc" / "x.jpg")
+    write_image(tmp_path / "bcc" / "y.png")
+    source = dl.find_images(tmp_path, class_name="AKIEC")
+    assert source.layout == "class-folders"
+    assert source.class_name == "akiec"
+    assert source.paths == sorted(akiec)
+    everything = dl.find_images(tmp_path, class_name="all")
+    assert len(everything.paths) == 5
+
+
+def test_class_folders_unknown_class_lists_present(tmp_path):
+    write_image(tmp_path / "akiec" / "a.jpg")
+    write_image(tmp_path / "bcc" / "b.jpg")
+    with pytest.raises(dl.DataError, match=r"class 'mel' not found.*akiec, bcc"):
+        dl.find_images(tmp_path, class_name="mel")
+
+
+@pytest.mark.parametrize("csv_in_subfolder", [True, False])
+def test_isic_download_root_gives_exactly_one_class(tmp_path, csv_in_subfolder):
+    make_isic(tmp_path, ISIC_LABELS, csv_in_subfolder, extra_images=["ISIC_0009999"])
+    source = dl.find_images(tmp_path, class_name="mel")
+    assert source.layout == "isic2018"
+    assert source.class_name == "MEL"
+    assert names(source.paths) == ["ISIC_0000001", "ISIC_0000003"]
+    assert source.labels.endswith("ISIC2018_Task3_Training_GroundTruth.csv")
+    assert names(dl.find_images(tmp_path, class_name="Nv").paths) == \
+        ["ISIC_0000002", "ISIC_0000004", "ISIC_0000006"]
+
+
+def test_isic_pointing_at_the_input_folder_finds_the_csv_beside_it(tmp_path):
+    make_isic(tmp_path, ISIC_LABELS)
+    source = dl.find_images(tmp_path / "ISIC2018_Task3_Training_Input", class_name="DF")
+    assert source.layout == "isic2018"
+    assert names(source.paths) == ["ISIC_0000005"]
+
+
+def test_isic_without_class_lists_classes_with_counts(tmp_path):
+    make_isic(tmp_path, ISIC_LABELS)
+    with pytest.raises(dl.DataError) as info:
+        dl.find_images(tmp_path)
+    message = str(info.value)
+    assert "DF 1" in message and "MEL 2" in message and "NV 3" in message
+    assert "'all'" in message
+    assert "\n" not in message
+
+
+def test_isic_row_without_a_positive_value_has_no_class(tmp_path):
+    csv = make_isic(tmp_path, ISIC_LABELS)
+    write_image(tmp_path / "ISIC2018_Task3_Training_Input" / "ISIC_0000007.jpg")
+    with open(csv, "a") as f:
+        f.write("ISIC_0000007," + ",".join(["0.0"] * 7) + "\n")
+    assert names(dl.find_images(tmp_path, class_name="MEL").paths) == \
+        ["ISIC_0000001", "ISIC_0000003"]
+
+
+def test_isic_class_all_takes_every_labelled_image(tmp_path):
+    make_isic(tmp_path, ISIC_LABELS, extra_images=["ISIC_0009999"])
+    source = dl.find_images(tmp_path, class_name="ALL")
+    assert source.class_name == "all"
+    assert names(source.paths) == sorted(ISIC_LABELS)
+
+
+def test_several_ground_truth_csvs_prefer_training(tmp_path):
+    make_isic(tmp_path, ISIC_LABELS)
+    (tmp_path / "ISIC2018_Task3_Validation_GroundTruth.csv").write_text(
+        ISIC_HEADER + "\n" + isic_row("ISIC_0000001", "NV") + "\n")
+    source = dl.find_images(tmp_path, class_name="MEL")
+    assert "Training" in source.labels
+    assert names(source.paths) == ["ISIC_0000001", "ISIC_0000003"]
+
+
+def test_ham10000_two_image_folders(tmp_path):
+    rows = [("HAM_0001", "ISIC_0000010", "mel", "part_1"), ("HAM_0001", "ISIC_0000011", "mel",
+            "part_2"), ("HAM_0002", "ISIC_0000012", "nv", "part_1"),
+            ("HAM_0003", "ISIC_0000013", "bkl", "part_2")]
+    for _, image_id, _, part in rows:
+        write_image(tmp_path / f"HAM10000_images_{part}" / f"{image_id}.jpg")
+    (tmp_path / "HAM10000_metadata.csv").write_text(
+        HAM_HEADER + "\n" + "".join(f"{lid},{iid},{dx},histo,45.0,male,back\n"
+                                    for lid, iid, dx, _ in rows))
+    source = dl.find_images(tmp_path, class_name="MEL")
+    assert source.layout == "ham10000"
+    assert source.class_name == "mel"
+    assert names(source.paths) == ["ISIC_0000010", "ISIC_0000011"]
+
+
+def test_explicit_labels_path_elsewhere(tmp_path):
+    images = tmp_path / "images"
+    for image_id in ISIC_LABELS:
+        write_image(images / f"{image_id}.png", fmt="PNG")
+    csv = tmp_path / "meta" / "gt.csv"
+    csv.parent.mkdir()
+    csv.write_text("\n".join([ISIC_HEADER] + [isic_row(i, c) for i, c in ISIC_LABELS.items()]))
+    source = dl.find_images(images, labels=csv, class_name="nv")
+    assert names(source.paths) == ["ISIC_0000002", "ISIC_0000004", "ISIC_0000006"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input: one-line DataError (a UserError) naming the problem
+# ----------------------------------------------------------------------------------------------
+
+def test_missing_path(tmp_path):
+    with pytest.raises(dl.DataError, match="data path not found") as info:
+        dl.find_images(tmp_path / "nope")
+    assert isinstance(info.value, UserError)
+
+
+def test_no_images(tmp_path):
+    (tmp_path / "readme.txt").write_text("hello")
+    with pytest.raises(dl.DataError, match="no images"):
+        dl.find_images(tmp_path)
+
+
+def test_labels_csv_missing(tmp_path):
+    write_image(tmp_path / "a.jpg")
+    with pytest.raises(dl.DataError, match="label CSV not found"):
+        dl.find_images(tmp_path, labels=tmp_path / "missing.csv", class_name="MEL")
+
+
+def test_labels_csv_unreadable(tmp_path):
+    write_image(tmp_path / "a.jpg")
+    csv = tmp_path / "gt.csv"
+    csv.write_bytes(b"\xff\xfe\x00\x81binary\x00garbage\x9c")
+    with pytest.raises(dl.DataError, match="cannot read label CSV"):
+        dl.find_images(tmp_path, labels=csv, class_name="MEL")
+
+
+def test_labels_csv_without_expected_columns(tmp_path):
+    write_image(tmp_path / "a.jpg")
+    csv = tmp_path / "gt.csv"
+    csv.write_text("filename,label\na.jpg,MEL\n")
+    with pytest.raises(dl.DataError, match=r"header 'filename,label', expected ISIC 2018"):
+        dl.find_images(tmp_path, labels=csv, class_name="MEL")
+
+
+def test_class_not_in_csv_lists_present_classes(tmp_path):
+    make_isic(tmp_path, ISIC_LABELS)
+    with pytest.raises(dl.DataError, match=r"class 'vasc' not found.*DF, MEL, NV"):
+        dl.find_images(tmp_path, class_name="vasc")
+
+
+def test_images_named_in_csv_missing_on_disk(tmp_path):
+    labels = {f"ISIC_{i:07d}": "MEL" for i in range(6)}
+    make_isic(tmp_path, labels)
+    for i in (1, 2, 4, 5):
+        os.remove(tmp_path / "ISIC2018_Task3_Training_Input" / f"ISIC_{i:07d}.jpg")
+    with pytest.raises(dl.DataError) as info:
+        dl.find_images(tmp_path, class_name="MEL")
+    message = str(info.value)
+    assert "4 of the 6 images of class MEL" in message
+    assert "ISIC_0000001, ISIC_0000002, ISIC_0000004, ..." in message
+
+
+def test_bad_arguments(tmp_path):
+    source = dl.ImageSource([write_image(tmp_path / "a.png")], "folder", None, str(tmp_path))
+    with pytest.raises(dl.DataError, match="resolution"):
+        dl.load_images(source, 0, log=quiet)
+    with pytest.raises(dl.DataError, match="crop"):
+        dl.load_images(source, 8, crop="bogus", log=quiet)
+    images = np.zeros((4, 8, 8, 3), np.uint8)
+    with pytest.raises(dl.DataError, match="batch_size"):
+        dl.make_dataset(images, 0)
+    with pytest.raises(dl.DataError, match="value_range"):
+        dl.make_dataset(images, 2, value_range=(1, -1))
+    with pytest.raises(dl.DataError, match="uint8"):
+        dl.make_dataset(images.astype(np.float32), 2)
+
+
+# ----------------------------------------------------------------------------------------------
+# Decoding
+# ----------------------------------------------------------------------------------------------
+
+def test_corrupt_files_are_skipped_and_reported_once(tmp_path):
+    good = [write_image(tmp_path / f"good{i}.jpg", color=(10 * i, 50, 60)) for i in range(3)]
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("this is not a JPEG")
+    full = (tmp_path / "good0.jpg").read_bytes()
+    big = tmp_path / "big.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(big)
+    big.write_bytes(big.read_bytes()[: len(full) // 2 + 300])         # truncated
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    lines = []
+    images, description = dl.load_data(tmp_path, resolution=8, log=lines.append)
+    assert images.shape == (3, 8, 8, 3)
+    assert description["num_images"] == 3
+    assert description["num_skipped"] == 4
+    reports = [line for line in lines if "skipped 4 unreadable" in line]
+    assert len(reports) == 1
+    assert str(tmp_path / "big.jpg") in reports[0]
+    assert len(good) == 3
+
+
+def test_all_corrupt_is_a_no_images_error(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "b.png").write_text("nope")
+    with pytest.raises(dl.DataError, match="no readable images.*all 2 files"):
+        dl.load_data(tmp_path, resolution=8, log=quiet)
+
+
+def test_image_modes_become_rgb(tmp_path):
+    paths = {}
+    Image.new("L", (10, 10), 77).save(tmp_path / "gray.png")
+    paths["gray"] = (77, 77, 77)
+    Image.new("RGBA", (10, 10), (200, 100, 50, 255)).save(tmp_path / "rgba.png")
+    paths["rgba"] = (200, 100, 50)
+    Image.new("RGBA", (10, 10), (200, 100, 50, 0)).save(tmp_path / "clear.png")
+    paths["clear"] = (0, 0, 0)                       # transparent -> black background
+    pal = Image.new("P", (10, 10), 1)
+    pal.putpalette([0, 0, 0, 30, 140, 220] + [0] * 762)
+    pal.save(tmp_path / "palette.png")
+    paths["palette"] = (30, 140, 220)
+    Image.fromarray(np.full((10, 10), 32896, np.uint16)).save(tmp_path / "gray16.png")
+    paths["gray16"] = (128, 128, 128)                # 32896 / 257 = 128, not clipped to 255
+    Image.new("LA", (10, 10), (90, 255)).save(tmp_path / "la.png")
+    paths["la"] = (90, 90, 90)
+    Image.new("CMYK", (10, 10), (0, 0, 0, 0)).save(tmp_path / "cmyk.jpg")
+    paths["cmyk"] = (255, 255, 255)
+    Image.new("RGB", (10, 10), (5, 250, 9)).save(tmp_path / "rgb.bmp")
+    paths["rgb"] = (5, 250, 9)
+    for name, expected in paths.items():
+        path = next(str(p) for p in tmp_path.iterdir() if p.stem == name)
+        out = dl.decode_image(path, 6)
+        assert out.shape == (6, 6, 3) and out.dtype == np.uint8, name
+        assert np.abs(out.astype(int) - expected).max() <= 2, (name, out[0, 0])
+
+
+def test_crop_center_versus_resize(tmp_path):
+    # 40x20: red left quarter, green middle half, blue right quarter.
+    a = np.zeros((20, 40, 3), np.uint8)
+    a[:, :10] = (255, 0, 0)
+    a[:, 10:30] = (0, 255, 0)
+    a[:, 30:] = (0, 0, 255)
+    Image.fromarray(a).save(tmp_path / "wide.png")
+    centre = dl.decode_image(str(tmp_path / "wide.png"), 8, crop="center")
+    assert np.array_equal(centre, np.tile(np.array([0, 255, 0], np.uint8), (8, 8, 1)))
+    squashed = dl.decode_image(str(tmp_path / "wide.png"), 8, crop="resize")
+    assert squashed[:, 0, 0].min() > 200 and squashed[:, -1, 2].min() > 200   # red, blue edges
+
+
+def test_jpeg_decode_matches_full_decode(tmp_path):
+    """Draft-mode decoding must give about the same image as a full decode + resize."""
+    from demo_data import render_lesion
+    lesion = render_lesion(np.random.default_rng(1), 450, 600)                # 600 x 450
+    Image.fromarray(lesion).save(tmp_path / "x.jpg", quality=90)
+    for crop in ("resize", "center"):
+        fast = dl.decode_image(str(tmp_path / "x.jpg"), 32, crop).astype(float)
+        with Image.open(tmp_path / "x.jpg") as img:
+            if crop == "center":
+                img = img.crop((75, 0, 525, 450))
+            slow = np.asarray(img.resize((32, 32), Image.Resampling.LANCZOS)).astype(float)
+        # The centred square is cut from the draft-scale image, so it can sit up to half a
+        # draft pixel off the full-size square: a little more difference is expected there.
+        assert np.abs(fast - slow).mean() < (1.0 if crop == "resize" else 1.5), crop
+        assert np.abs(fast - slow)[1:-1, 1:-1].max() < 24, crop
+
+
+def test_cache_file_is_reused_without_decoding(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    for i in range(4):
+        write_image(data / f"{i}.png", color=(i * 40, 20, 30), fmt="PNG")
+    (data / "bad.jpg").write_bytes(b"")
+    cache = tmp_path / "cache"
+    first, d1 = dl.load_data(data, resolution=8, cache_dir=cache, log=quiet)
+    assert len(list(cache.glob("*.npy"))) == 1
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded although cached")
+    monkeypatch.setattr(dl, "decode_image", no_decoding)
+    lines = []
+    second, d2 = dl.load_data(data, resolution=8, cache_dir=cache, log=lines.append)
+    assert isinstance(second, np.memmap)
+    assert np.array_equal(first, second)
+    assert d2 == d1 and d2["num_skipped"] == 1
+    assert any("cached" in line for line in lines)
+
+    # A changed file changes the key: decoding is attempted (and here fails for every file).
+    write_image(data / "0.png", color=(1, 2, 3), size=(13, 10), fmt="PNG")
+    with pytest.raises(dl.DataError, match="no readable images"):
+        dl.load_data(data, resolution=8, cache_dir=cache, log=quiet)
+
+
+def test_load_data_description(tmp_path):
+    make_isic(tmp_path, ISIC_LABELS)
+    images, description = dl.load_data(tmp_path, class_name="nv", resolution=16, crop="center",
+                                       log=quiet)
+    assert images.shape == (3, 16, 16, 3) and images.dtype == np.uint8
+    assert description == {
+        "path": str(tmp_path), "labels": str(tmp_path / "ISIC2018_Task3_Training_GroundTruth"
+                                             / "ISIC2018_Task3_Training_GroundTruth.csv"),
+        "layout": "isic2018", "class": "NV", "num_images": 3, "num_skipped": 0,
+        "resolution": 16, "crop": "center"}
+
+
+# ----------------------------------------------------------------------------------------------
+# The stream
+# ----------------------------------------------------------------------------------------------
+
+def numbered_images(n, r=4):
+    """Image k is filled with the value k (k < 256): its identity can be read back."""
+    return np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None, None],
+                           (n, r, r, 3)).copy()
+
+
+def take(ds, k):
+    return [b.numpy() for b in ds.take(k)]
+
+
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (-1.0, 1.0)])
+def test_stream_shape_dtype_range(value_range):
+    images = np.zeros((5, 8, 8, 3), np.uint8)
+    images[:, :4] = 255
+    (batch,) = take(dl.make_dataset(images, 4, value_range=value_range), 1)
+    assert batch.shape == (4, 8, 8, 3) and batch.dtype == np.float32
+    assert batch.min() == value_range[0] and batch.max() == value_range[1]
+    assert set(np.unique(batch)) == set(value_range)
+
+
+def test_stream_value_mapping_is_linear():
+    images = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(3, axis=3)
+    (batch,) = take(dl.make_dataset(images, 1, value_range=(-1.0, 1.0), hflip=False), 1)
+    np.testing.assert_allclose(batch[0, ..., 0].ravel(), np.arange(256) / 127.5 - 1, atol=1e-6)
+
+
+def test_one_epoch_visits_every_image_once():
+    images = numbered_images(12)
+    batches = take(dl.make_dataset(images, 4, seed=3, hflip=False), 6)   # two epochs
+    ids = np.concatenate([np.round(b[:, 0, 0, 0] * 255).astype(int) for b in batches])
+    assert sorted(ids[:12]) == list(range(12))
+    assert sorted(ids[12:]) == list(range(12))
+    assert list(ids[:12]) != list(ids[12:])         # a new order each epoch
+    assert list(ids[:12]) != list(range(12))        # shuffled
+
+
+def test_same_seed_same_batches_different_seed_different():
+    images = np.random.default_rng(0).integers(0, 256, (10, 6, 6, 3), dtype=np.uint8)
+    a = take(dl.make_dataset(images, 4, seed=5, vflip=True, rot90=True), 5)
+    b = take(dl.make_dataset(images, 4, seed=5, vflip=True, rot90=True), 5)
+    c = take(dl.make_dataset(images, 4, seed=6, vflip=True, rot90=True), 5)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+@pytest.mark.parametrize("n, batch_size", [(10, 4), (3, 8)])     # straddling; N < B
+def test_start_step_continues_the_stream(n, batch_size):
+    images = np.random.default_rng(1).integers(0, 256, (n, 6, 6, 3), dtype=np.uint8)
+    kwargs = dict(seed=7, value_range=(-1.0, 1.0), vflip=True, rot90=True)
+    full = take(dl.make_dataset(images, batch_size, **kwargs), 9)
+    for k in (1, 4, 7):
+        resumed = take(dl.make_dataset(images, batch_size, start_step=k, **kwargs), 9 - k)
+        for x, y in zip(resumed, full[k:]):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_start_step_far_away_is_cheap_and_exact():
+    images = numbered_images(50, r=2)
+    step = 300_000
+    (batch,) = take(dl.make_dataset(images, 16, seed=2, hflip=False, start_step=step), 1)
+    # Independent recomputation of the contract: i = s*B + j, epoch i // N, position i % N.
+    i = step * 16 + np.arange(16)
+    expected = [dl._epoch_permutation(2, int(e), 50)[p] for e, p in zip(i // 50, i % 50)]
+    assert list(np.round(batch[:, 0, 0, 0] * 255).astype(int)) == expected
+
+
+def test_augmentations():
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (8, 5, 5, 3), dtype=np.uint8)
+    plain = dl.make_batch(images, 0, 8, seed=1, hflip=False)
+    assert np.array_equal(plain, images[dl.batch_indices(0, 8, 8, 1)[0]])
+    # The 8 symmetries of the square (4 rotations of the image and of its mirror), per image.
+    symmetries = [[np.rot90(v, t) for v in (img, img[:, ::-1]) for t in range(4)]
+                  for img in images]
+    flipped, used = 0, set()
+    for step in range(20):
+        index, _ = dl.batch_indices(step, 8, 8, 1)
+        batch = dl.make_batch(images, step, 8, seed=1)                   # hflip only
+        for img, k in zip(batch, index):
+            if np.array_equal(img, images[k][:, ::-1]):
+                flipped += 1
+            else:
+                assert np.array_equal(img, images[k])
+        batch = dl.make_batch(images, step, 8, seed=1, hflip=True, vflip=True, rot90=True)
+        for img, k in zip(batch, index):
+            matches = [s for s, sym in enumerate(symmetries[k]) if np.array_equal(img, sym)]
+            assert matches, "not a symmetry of the source image"
+            used.add(matches[0])
+    assert 50 < flipped < 110                                            # about half of 160
+    assert len(used) == 8                                                # all of them occur
+
+
+def test_mirrored_strategy_splits_batches():
+    """experimental_distribute_dataset on two logical CPUs: the replicas' halves put together
+    are the single-device batch."""
+    code = textwrap.dedent("""
+        import numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        import data_loader as dl
+        images = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        ds = dl.make_dataset(images, 4, seed=1, start_step=3)
+        dist = iter(strategy.experimental_distribute_dataset(ds))
+        plain = iter(ds)
+        for _ in range(3):
+            parts = strategy.experimental_local_results(next(dist))
+            assert [p.shape[0] for p in parts] == [2, 2], [p.shape for p in parts]
+            together = np.concatenate([p.numpy() for p in parts])
+            assert np.array_equal(together, next(plain).numpy())
+        print("MIRRORED-OK")
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert "MIRRORED-OK" in result.stdout, result.stderr[-3000:]
