@@ -1,0 +1,96 @@
+"""One-line model summaries and an analytic forward-pass FLOPs counter.
+
+Shared by ``SL_StyleGAN.py`` and ``dcgan.py`` (their ``--summary`` CLI) and usable on any
+functional Keras model:
+
+    >>> from model_summary import count_flops, summary_line
+    >>> summary_line(generator)
+    'sl-stylegan generator 256px: 9,266,195 params, output (256, 256, 3), 12.3 GFLOPs/image'
+
+FLOPs are computed from each layer's configuration and its symbolic input/output shapes,
+walking nested models recursively; nothing is run. Convention: one multiply-accumulate is
+2 FLOPs; only Conv2D, Conv2DTranspose and Dense (the layers that hold practically all the
+work) are counted. Biases, activations, normalisation, pooling, upsampling and element-wise
+adds are ignored, as is usual for published GFLOPs figures.
+"""
+import math
+
+import keras
+
+__all__ = ["count_flops", "count_params", "summary_line"]
+
+
+def _shape(tensor):
+    """Static shape of a symbolic tensor without the batch axis, as a tuple of ints."""
+    return tuple(int(d) for d in tensor.shape[1:])
+
+
+def _layer_flops(layer):
+    """FLOPs per image of one (non-model) layer, 0 for layers that are not counted."""
+    if isinstance(layer, keras.layers.Conv2DTranspose):
+        # Every input pixel scatters a kh x kw x C_in -> C_out kernel into the output, so the
+        # MACs depend on the *input* size: H_in * W_in * kh * kw * C_in * C_out.
+        h_in, w_in, c_in = _shape(layer.input)
+        kh, kw = layer.kernel_size
+        return 2 * h_in * w_in * kh * kw * c_in * layer.filters
+    if isinstance(layer, keras.layers.Conv2D):
+        # Each output value is a dot product over kh x kw x (C_in / groups) inputs.
+        h_out, w_out, c_out = _shape(layer.output)
+        c_in = _shape(layer.input)[-1]
+        kh, kw = layer.kernel_size
+        return 2 * h_out * w_out * c_out * kh * kw * (c_in // layer.groups)
+    if isinstance(layer, keras.layers.Dense):
+        # Dense acts on the last axis; any leading (non-batch) axes multiply the work.
+        in_shape = _shape(layer.input)
+        positions = math.prod(in_shape[:-1])
+        return 2 * positions * in_shape[-1] * layer.units
+    return 0
+
+
+def count_flops(model):
+    """Forward-pass FLOPs for one image (multiply-add = 2 FLOPs), as an int.
+
+    Counts Conv2D, Conv2DTranspose and Dense layers from their configs and the model's static
+    shapes, descending into nested models. Each layer is assumed to be called once (true of
+    every model in this project); a shared layer would be counted once.
+    """
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += count_flops(layer)
+        else:
+            total += _layer_flops(layer)
+    return total
+
+
+def count_params(model):
+    """Number of trainable parameters (what the papers report)."""
+    return int(sum(math.prod(v.shape) for v in model.trainable_weights))
+
+
+def _format_flops(flops):
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if flops >= scale:
+            return f"{flops / scale:.1f} {unit}FLOPs/image"
+    return f"{flops} FLOPs/image"
+
+
+def summary_line(model, label=None):
+    """One line: label, resolution, trainable params, output shape, FLOPs per image.
+
+    ``label`` defaults to the model's name with underscores as spaces (the builders name
+    their models ``sl-stylegan_generator``, ``dcgan_discriminator`` ...). The resolution is
+    the spatial size of the image the model produces (generators) or reads (discriminators).
+    """
+    if label is None:
+        label = model.name.replace("_", " ")
+    out_shape = _shape(model.outputs[0])
+    if len(out_shape) == 3:
+        resolution = out_shape[0]
+    else:
+        # A discriminator: take the image input (the first input with 3 spatial+channel axes).
+        resolution = next(_shape(t)[0] for t in model.inputs if len(_shape(t)) == 3)
+    return (
+        f"{label} {resolution}px: {count_params(model):,} params, "
+        f"output {out_shape}, {_format_flops(count_flops(model))}"
+    )
