@@ -1,0 +1,85 @@
+"""GAN losses as pure functions of discriminator logits, plus the R1 penalty.
+
+Conventions, stated once for the whole project:
+- Discriminator outputs are raw, linear logits of shape (B, 1): no sigmoid in the models.
+- SL-StyleGAN (Qin et al. 2020) uses least squares with the LSGAN coding a=-1, b=+1, c=0:
+  D pushes D(real) -> +1 and D(fake) -> -1, G pushes D(fake) -> 0. The authors compile
+  Keras' plain 'mse' for each term, so
+      L_D = mean((D(x) - 1)^2) + mean((D(G(z)) + 1)^2) + 5 * mean_i ||grad_x D(x_i)||^2
+      L_G = mean(D(G(z))^2)
+  tensorflow-gan's least-squares losses carry a factor 1/2 on every squared term, so we
+  multiply them by 2 to keep the authors' balance between the LS terms and R1.
+- DCGAN (Radford et al. 2015; Bhavsar et al. 2021) uses binary cross-entropy with real=1 and
+  fake=0 on sigmoid(logit); G uses the non-saturating form, maximising log D(G(z)):
+      L_D = -mean(log sigmoid(D(x))) - mean(log(1 - sigmoid(D(G(z)))))
+      L_G = -mean(log sigmoid(D(G(z))))
+  tensorflow-gan's `modified_*` losses are exactly these once its default label smoothing
+  (0.25) is switched off.
+"""
+import tensorflow as tf
+
+from tfgan_compat import tfgan_losses
+
+R1_WEIGHT = 5.0  # Qin et al.: gradient penalty weight 5 on real images
+
+_SUM_OVER_BATCH = tf.compat.v1.losses.Reduction.SUM_BY_NONZERO_WEIGHTS
+
+
+def lsgan_discriminator_loss(real_logits, fake_logits):
+    """mean((D(x) - 1)^2) + mean((D(G(z)) + 1)^2), targets +1 for real and -1 for fake."""
+    return 2.0 * tfgan_losses.least_squares_discriminator_loss(
+        real_logits, fake_logits, real_label=1.0, fake_label=-1.0,
+        loss_collection=None, reduction=_SUM_OVER_BATCH)
+
+
+def lsgan_generator_loss(fake_logits):
+    """mean(D(G(z))^2): G aims at 0, halfway between the real and fake targets."""
+    return 2.0 * tfgan_losses.least_squares_generator_loss(
+        fake_logits, real_label=0.0, loss_collection=None, reduction=_SUM_OVER_BATCH)
+
+
+def bce_discriminator_loss(real_logits, fake_logits):
+    """Binary cross-entropy, real -> 1, fake -> 0, on logits (sigmoid inside)."""
+    return tfgan_losses.modified_discriminator_loss(
+        real_logits, fake_logits, label_smoothing=0.0,
+        loss_collection=None, reduction=_SUM_OVER_BATCH)
+
+
+def bce_generator_loss(fake_logits):
+    """Non-saturating generator loss -mean(log sigmoid(D(G(z))))."""
+    return tfgan_losses.modified_generator_loss(
+        fake_logits, label_smoothing=0.0, loss_collection=None, reduction=_SUM_OVER_BATCH)
+
+
+def r1_from_gradients(grads, weight=R1_WEIGHT):
+    """weight * mean over the batch of the squared L2 norm of grad_x D(x), grads (B, H, W, C)."""
+    grads = tf.cast(grads, tf.float32)
+    per_image = tf.reduce_sum(tf.square(grads), axis=tf.range(1, tf.rank(grads)))  # (B,)
+    return weight * tf.reduce_mean(per_image)
+
+
+def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT, training=True):
+    """Run D on real images and return (logits (B, 1), R1 penalty).
+
+    The gradient is taken with a nested tape, so a surrounding GradientTape can
+    differentiate the penalty with respect to D's weights (a second-order term).
+    Each image's logit depends only on that image, so the gradient of the summed logits
+    gives every image's own gradient.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(real_images)
+        logits = discriminator(real_images, training=training)
+        total = tf.reduce_sum(tf.cast(logits, tf.float32))
+    grads = tape.gradient(total, real_images)
+    return logits, r1_from_gradients(grads, weight)
+
+
+def discriminator_accuracy(real_logits, fake_logits):
+    """Fraction of reals with logit > 0 and of fakes with logit < 0.
+
+    Zero is the decision boundary for both conventions: BCE's sigmoid(0) = 0.5, and the
+    midpoint of the least-squares targets -1 and +1.
+    """
+    real_acc = tf.reduce_mean(tf.cast(real_logits > 0, tf.float32))
+    fake_acc = tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32))
+    return real_acc, fake_acc

@@ -1,0 +1,158 @@
+"""What a training run records as it goes: the loss log, the loss curve, TensorBoard, and
+warnings when training has gone unhealthy (D has won, samples have collapsed)."""
+import csv
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+class TrainingLog:
+    """One CSV row per step (`losses.csv`), a loss curve (`losses.png`) and TensorBoard
+    scalars and images (`tensorboard/`), all under the run's Results folder.
+
+    On resume the rows after the restored step are dropped: those steps are about to be
+    trained again from the checkpoint, and the log must describe the run that exists.
+    """
+
+    def __init__(self, results_dir, fields, resume_step=0):
+        self.path = os.path.join(results_dir, "losses.csv")
+        self.fields = ["step"] + list(fields)
+        self.curve_path = os.path.join(results_dir, "losses.png")
+        kept = self._read(resume_step)
+        with open(self.path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(self.fields)
+            writer.writerows(kept)
+        self.rows = [[float(x) for x in row] for row in kept]
+        self._file = open(self.path, "a", newline="")
+        self._writer = csv.writer(self._file)
+        self.tensorboard = tf.summary.create_file_writer(os.path.join(results_dir, "tensorboard"))
+
+    def _read(self, resume_step):
+        if not os.path.exists(self.path):
+            return []
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows or rows[0] != self.fields:
+            return []
+        return [row for row in rows[1:] if row and int(float(row[0])) <= resume_step]
+
+    def add(self, step, metrics):
+        """metrics: dict of floats for one step."""
+        row = [step] + [metrics[k] for k in self.fields[1:]]
+        self._writer.writerow([f"{x:.6g}" if isinstance(x, float) else x for x in row])
+        self.rows.append([float(x) for x in row])
+        with self.tensorboard.as_default(step=step):
+            for key, value in metrics.items():
+                tf.summary.scalar(key, value)
+
+    def add_image(self, tag, image_uint8, step):
+        with self.tensorboard.as_default(step=step):
+            tf.summary.image(tag, image_uint8[None], max_outputs=1)
+
+    def flush(self):
+        self._file.flush()
+        self.tensorboard.flush()
+
+    def plot(self, title=""):
+        """Redraw the loss curve: raw per-step losses, faint, and a running mean on top."""
+        if len(self.rows) < 2:
+            return
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        data = np.asarray(self.rows)
+        steps = data[:, 0]
+        window = max(1, len(steps) // 50)
+        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+        for name, color in (("d_loss", "tab:blue"), ("g_loss", "tab:orange")):
+            values = data[:, self.fields.index(name)]
+            ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            ax.plot(steps[window - 1:], smooth, color=color, label=f"{name} (mean of {window})")
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        tmp = self.curve_path + ".tmp.png"
+        fig.savefig(tmp)
+        plt.close(fig)
+        os.replace(tmp, self.curve_path)
+
+    def close(self):
+        self.flush()
+        self._file.close()
+        self.tensorboard.close()
+
+
+def first_non_finite(rows):
+    """(step, name, value) of the first NaN or Inf in [(step, {name: float})], else None."""
+    for step, metrics in rows:
+        for name, value in metrics.items():
+            if not math.isfinite(value):
+                return step, name, value
+    return None
+
+
+class HealthMonitor:
+    """Warns, once per episode, when D has won or the samples have lost their diversity.
+
+    D has won: over `window` consecutive steps D classified more than `threshold` of both
+    real and fake images correctly; G then gets almost no useful gradient (the collapse the
+    faithful DCGAN recipe shows on small dermoscopy sets within a few hundred steps).
+
+    Lost diversity: the per-pixel standard deviation across the fixed-latent samples,
+    averaged over pixels, falls below `min_diversity` times the same figure for real
+    images, i.e. different latents give (nearly) the same image: mode collapse.
+    """
+
+    def __init__(self, window=200, threshold=0.99, min_diversity=0.2, warmup_steps=200):
+        self.window = window
+        self.threshold = threshold
+        self.min_diversity = min_diversity
+        self.warmup_steps = warmup_steps
+        self.d_won_streak = 0
+        self.d_won_warned = False
+        self.collapse_warned = False
+
+    def update(self, step, metrics):
+        """Feed one step's metrics; returns a warning string or None."""
+        if min(metrics["acc_real"], metrics["acc_fake"]) >= self.threshold:
+            self.d_won_streak += 1
+        else:
+            self.d_won_streak = 0
+            self.d_won_warned = False
+        if self.d_won_streak >= self.window and not self.d_won_warned:
+            self.d_won_warned = True
+            return (f"WARNING step {step}: the discriminator has won for {self.d_won_streak} "
+                    f"steps (accuracy >= {self.threshold:.0%} on real and fake, D loss "
+                    f"{metrics['d_loss']:.3g}); the generator gets no useful gradient. Look at "
+                    "the sample grids: if they are one texture, the run has collapsed. "
+                    "Try a lower --lr, more data, or --model sl-stylegan (its R1 penalty "
+                    "keeps D in check).")
+        return None
+
+    @staticmethod
+    def diversity(images_uint8):
+        """Mean over pixels of the std across images; 0 when all images are identical."""
+        x = np.asarray(images_uint8, np.float32) / 255.0
+        return float(np.mean(np.std(x, axis=0)))
+
+    def check_samples(self, step, fake_uint8, real_diversity):
+        if step < self.warmup_steps or real_diversity <= 0:
+            return None
+        ratio = self.diversity(fake_uint8) / real_diversity
+        if ratio < self.min_diversity:
+            if not self.collapse_warned:
+                self.collapse_warned = True
+                return (f"WARNING step {step}: the samples have lost their diversity (spread "
+                        f"across latents is {ratio:.0%} of the real images'): mode collapse. "
+                        "Earlier checkpoints may be better; see the sample grids.")
+        else:
+            self.collapse_warned = False
+        return None

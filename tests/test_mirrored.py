@@ -1,0 +1,85 @@
+"""tf.distribute.MirroredStrategy over two logical CPU devices gives what one device gives
+for the same global batch. Logical devices must be set before TensorFlow starts, so the
+comparison runs in a fresh interpreter."""
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+tf.config.experimental.enable_op_determinism()
+import keras
+import families, train
+
+data, out = sys.argv[1], sys.argv[2]
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+single = tf.distribute.get_strategy()
+report = {"replicas": mirrored.num_replicas_in_sync}
+
+# (a) the step alone, with plain SGD so that weights move in proportion to the gradient:
+# equal weights mean equal global-batch gradients (loss scaling and all-reduce are right).
+def step_weights(strategy):
+    cfg = dict(train.COMMON_DEFAULTS, **families.FAMILIES["sl-stylegan"].defaults)
+    cfg.update(resolution=16, channel_scale=0.125, batch_size=4, dropout=0.0)
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        g, d = families.FAMILIES["sl-stylegan"].build(cfg)
+        g_opt, d_opt = keras.optimizers.SGD(0.01), keras.optimizers.SGD(0.01)
+        g_opt.build(g.trainable_variables); d_opt.build(d.trainable_variables)
+    rng = tf.random.Generator.from_seed(0)
+    step = families.FAMILIES["sl-stylegan"].make_step(
+        g, d, g_opt, d_opt, rng, global_batch=4, latent_dim=100, resolution=16,
+        strategy=strategy)
+    real = tf.random.stateless_uniform((4, 16, 16, 3), seed=(1, 2))
+    batches = tf.data.Dataset.from_tensors(real).repeat(2)
+    if strategy.num_replicas_in_sync > 1:
+        batches = strategy.experimental_distribute_dataset(batches)
+    losses = [float(step(b)["d_loss"]) for b in batches]
+    return losses, [v.numpy() for v in g.trainable_variables + d.trainable_variables]
+
+l1, w1 = step_weights(single)
+l2, w2 = step_weights(mirrored)
+report["step_losses"] = [l1, l2]
+report["step_max_weight_diff"] = max(float(np.max(np.abs(a - b))) for a, b in zip(w1, w2))
+
+# (b) the whole training loop (data pipeline, Adam, logging) under both strategies.
+def loop_losses(strategy, name):
+    run, cfg = train.resolve_config(dict(data=data, model="sl-stylegan", resolution=16,
+        batch_size=4, steps=3, channel_scale=0.125, log_every=1, sample_every=3,
+        checkpoint_every=3), out + "/models")
+    cfg["dropout"] = 0.0
+    train.train(cfg, name, out + "/models", out + "/results", strategy=strategy,
+                log=lambda *a: None, handle_signals=False)
+    rows = np.loadtxt(out + f"/results/{name}/losses.csv", delimiter=",", skiprows=1)
+    return rows[:, 1:3].tolist()
+
+report["loop_losses"] = [loop_losses(single, "one"), loop_losses(mirrored, "two")]
+print("REPORT" + json.dumps(report))
+"""
+
+
+def test_two_logical_devices_match_one(tmp_path, tiny_images):
+    result = subprocess.run([sys.executable, "-c", SCRIPT, tiny_images, str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    lines = [l for l in result.stdout.splitlines() if l.startswith("REPORT")]
+    assert result.returncode == 0 and lines, result.stderr[-3000:]
+    report = json.loads(lines[0][len("REPORT"):])
+    assert report["replicas"] == 2
+    one, two = report["step_losses"]
+    assert abs(one[1] - one[0]) > 1e-6  # the first step changed something
+    for a, b in zip(one, two):
+        assert abs(a - b) <= 1e-5 * max(1.0, abs(a))
+    assert report["step_max_weight_diff"] < 1e-5
+    one, two = report["loop_losses"]
+    for row_one, row_two in zip(one, two):
+        for a, b in zip(row_one, row_two):
+            assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (one, two)

@@ -1,0 +1,209 @@
+"""The train steps and the training loop: which variables each update touches, that a
+step learns, exact resume, refusals, and the NaN guard."""
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import families
+import train
+from errors import UserError
+
+tf.config.experimental.enable_op_determinism()
+
+
+def quiet(*_args, **_kwargs):
+    pass
+
+
+def make_config(models_dir, data, **overrides):
+    explicit = dict(data=data, model="dcgan", resolution=16, batch_size=4, steps=4,
+                    channel_scale=0.125, sample_every=2, checkpoint_every=2, log_every=1)
+    explicit.update(overrides)
+    return train.resolve_config(explicit, str(models_dir))
+
+
+def run_training(tmp_path, data, **overrides):
+    models, results = tmp_path / "models", tmp_path / "results"
+    run, cfg = make_config(models, data, **overrides)
+    return train.train(cfg, run, str(models), str(results), log=quiet, handle_signals=False)
+
+
+def build_for_step(model, resolution=16, batch=4, g_lr=1e-3, d_lr=1e-3):
+    import keras
+    cfg = dict(train.COMMON_DEFAULTS, **families.FAMILIES[model].defaults)
+    cfg.update(resolution=resolution, channel_scale=0.125, batch_size=batch)
+    keras.utils.set_random_seed(0)
+    family = families.FAMILIES[model]
+    g, d = family.build(cfg)
+    g_opt = keras.optimizers.Adam(g_lr, beta_1=cfg["beta1"], beta_2=cfg["beta2"])
+    d_opt = keras.optimizers.Adam(d_lr, beta_1=cfg["beta1"], beta_2=cfg["beta2"])
+    rng = tf.random.Generator.from_seed(0)
+    step = family.make_step(g, d, g_opt, d_opt, rng, global_batch=batch,
+                            latent_dim=cfg["latent_dim"], resolution=resolution)
+    low, high = family.value_range
+    real = tf.random.uniform((batch, resolution, resolution, 3), low, high, seed=1)
+    return g, d, step, real
+
+
+def snapshot(model):
+    return [v.numpy().copy() for v in model.trainable_variables]
+
+
+def changed(before, model):
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
+
+
+@pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
+def test_step_gives_finite_losses_and_moves_both_networks(model):
+    g, d, step, real = build_for_step(model)
+    g0, d0 = snapshot(g), snapshot(d)
+    metrics = step(real)
+    for name, value in metrics.items():
+        assert np.isfinite(value.numpy()), name
+    assert metrics["d_loss"].numpy() > 0 and metrics["g_loss"].numpy() > 0
+    assert all(changed(g0, g)), "every generator variable should get a gradient"
+    assert all(changed(d0, d)), "every discriminator variable should get a gradient"
+
+
+@pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
+def test_d_update_leaves_g_alone_and_g_update_leaves_d_alone(model):
+    # With G's learning rate at 0 only the D update can move anything: G must stay put.
+    g, d, step, real = build_for_step(model, g_lr=0.0)
+    g0, d0 = snapshot(g), snapshot(d)
+    step(real)
+    assert not any(changed(g0, g)) and all(changed(d0, d))
+    # With D's learning rate at 0 only the G update can move anything: D must stay put.
+    g, d, step, real = build_for_step(model, d_lr=0.0)
+    g0, d0 = snapshot(g), snapshot(d)
+    step(real)
+    assert not any(changed(d0, d)) and all(changed(g0, g))
+
+
+def final_weights(result):
+    import keras
+    import SL_StyleGAN  # noqa: F401  (registers custom layers)
+    model = keras.models.load_model(os.path.join(result["run_dir"], "generator.keras"))
+    return [w.copy() for w in model.get_weights()]
+
+
+def checkpoint_values(result):
+    """Every variable of the latest checkpoint (models, optimizers, RNG, step), by name."""
+    path = tf.train.latest_checkpoint(os.path.join(result["run_dir"], "checkpoints"))
+    reader = tf.train.load_checkpoint(path)
+    names = [n for n in reader.get_variable_to_shape_map() if "OBJECT_GRAPH" not in n]
+    return {n: reader.get_tensor(n) for n in names}
+
+
+@pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_images, model):
+    straight = run_training(tmp_path / "a", tiny_images, model=model, steps=6,
+                            checkpoint_every=3)
+    first = run_training(tmp_path / "b", tiny_images, model=model, steps=3,
+                         checkpoint_every=3)
+    assert first["step"] == 3
+    resumed = run_training(tmp_path / "b", tiny_images, model=model, steps=6,
+                           checkpoint_every=3)
+    assert resumed["step"] == 6
+    a, b = checkpoint_values(straight), checkpoint_values(resumed)
+    assert a.keys() == b.keys() and len(a) > 20
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    # the loss log describes the whole run once, step by step
+    rows = np.loadtxt(os.path.join(resumed["results_dir"], "losses.csv"), delimiter=",",
+                      skiprows=1)
+    np.testing.assert_array_equal(rows[:, 0], np.arange(1, 7))
+
+
+def test_rerun_past_the_target_does_nothing(tmp_path, tiny_images):
+    run_training(tmp_path, tiny_images, steps=2)
+    again = run_training(tmp_path, tiny_images, steps=2)
+    assert again["step"] == 2 and again["stopped"] == "done"
+
+
+def test_resume_with_other_model_or_resolution_is_refused(tmp_path, tiny_images):
+    result = run_training(tmp_path, tiny_images, steps=2, run="myrun")
+    before = checkpoint_values(result)
+    with pytest.raises(UserError, match=r"--model was 'dcgan', now 'sl-stylegan'"):
+        make_config(tmp_path / "models", tiny_images, model="sl-stylegan", run="myrun")
+    with pytest.raises(UserError, match=r"--resolution was 16, now 32.*--run NEW_NAME"):
+        make_config(tmp_path / "models", tiny_images, resolution=32, run="myrun")
+    after = checkpoint_values(result)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+
+
+def test_resume_on_changed_data_is_refused(tmp_path, tiny_images):
+    run_training(tmp_path, tiny_images, steps=2, run="myrun")
+    os.remove(os.path.join(tiny_images, "img_000.png"))
+    with pytest.raises(UserError, match="data changed.*12 images then, 11 now"):
+        run_training(tmp_path, tiny_images, steps=4, run="myrun")
+
+
+def test_new_run_never_overwrites_foreign_folder(tmp_path, tiny_images):
+    stray = tmp_path / "results" / "myrun"
+    stray.mkdir(parents=True)
+    (stray / "keep.txt").write_text("precious")
+    with pytest.raises(UserError, match="already holds files"):
+        run_training(tmp_path, tiny_images, steps=2, run="myrun")
+    assert (stray / "keep.txt").read_text() == "precious"
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_images, monkeypatch):
+    real_factory = families.FAMILIES["dcgan"].make_step
+
+    def poisoned_factory(*args, **kwargs):
+        step_fn = real_factory(*args, **kwargs)
+        calls = {"n": 0}
+
+        def step(real):
+            calls["n"] += 1
+            metrics = step_fn(real)
+            if calls["n"] >= 4:  # the 4th iteration diverges
+                metrics = dict(metrics, d_loss=tf.constant(float("nan")))
+            return metrics
+        return step
+
+    monkeypatch.setitem(families.FAMILIES, "dcgan", dataclasses.replace(
+        families.FAMILIES["dcgan"], make_step=poisoned_factory))
+    with pytest.raises(train.NonFiniteLossError, match="d_loss became nan at step 4"):
+        run_training(tmp_path, tiny_images, steps=8, checkpoint_every=2, run="nanrun")
+    ckpt = tf.train.latest_checkpoint(str(tmp_path / "models" / "nanrun" / "checkpoints"))
+    assert ckpt.endswith("ckpt-2")
+    monkeypatch.undo()
+    # the run resumes from that checkpoint
+    result = run_training(tmp_path, tiny_images, steps=4, checkpoint_every=2, run="nanrun")
+    assert result["step"] == 4
+
+
+def test_run_folder_holds_what_resume_and_generate_need(tmp_path, tiny_images):
+    result = run_training(tmp_path, tiny_images, model="sl-stylegan", steps=2)
+    with open(os.path.join(result["run_dir"], "config.json")) as f:
+        config = json.load(f)
+    assert config["settings"]["model"] == "sl-stylegan"
+    assert config["data"]["num_images"] == 12
+    assert config["versions"]["tensorflow"] == tf.__version__
+    assert os.path.isfile(os.path.join(result["run_dir"], "generator.keras"))
+    names = checkpoint_values(result)
+    for part in ("generator", "discriminator", "g_optimizer", "d_optimizer", "rng",
+                 "sample_z", "sample_noise", "step"):
+        assert any(n.startswith(part + "/") for n in names), part
+    produced = os.listdir(result["results_dir"])
+    assert {"losses.csv", "losses.png", "samples_000002.png", "tensorboard"} <= set(produced)
+
+
+@pytest.mark.parametrize("option", ["xla", "mixed_precision"])
+def test_xla_and_bf16_runs_train_with_finite_losses(tmp_path, tiny_images, option):
+    import keras
+    result = run_training(tmp_path, tiny_images, model="sl-stylegan", steps=3,
+                          **{option: True})
+    rows = np.loadtxt(os.path.join(result["results_dir"], "losses.csv"), delimiter=",",
+                      skiprows=1)
+    assert rows.shape[0] == 3 and np.all(np.isfinite(rows))
+    assert keras.mixed_precision.global_policy().name == "float32"  # left as found
+    if option == "mixed_precision":
+        g = keras.models.load_model(os.path.join(result["run_dir"], "generator.keras"))
+        assert g.get_layer("synthesis").get_layer("g4_conv").compute_dtype == "bfloat16"
+        assert g.outputs[0].dtype == "float32"
