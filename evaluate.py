@@ -1,0 +1,200 @@
+"""Score generated images against real ones: FID, KID, SWD, precision and recall.
+
+    python evaluate.py --real Datasets/ISIC2018 --class DF --fake Results/df_synthetic
+    python evaluate.py --real Datasets/ISIC2018 --class DF --run sl-stylegan-df-256px --n 5000
+    python evaluate.py --real data/akiec --fake generated/ --json Results/akiec_metrics.json
+
+Both sets are brought to one resolution (--resolution, default the fake images' size): the real
+images through data_loader (any supported layout, --class, corrupt files skipped), so FID does
+not just measure a difference in sharpness. FID, KID, precision and recall use Keras' ImageNet
+InceptionV3 (--inception-weights, or Keras' cache); without those weights they are skipped with
+instructions and SWD, which needs no network, is still reported. Nothing is downloaded.
+"""
+import argparse
+import json
+import math
+import os
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from errors import UserError, run_cli  # noqa: E402
+
+FEATURE_NETS = ("inception", "random-small")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description="Evaluate generated images against real ones (FID, KID, SWD, precision, "
+                    "recall).", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--real", required=True, help="folder of real images (any data_loader layout)")
+    p.add_argument("--labels", help="label CSV for --real (ISIC 2018 or HAM10000), if not found "
+                                    "automatically")
+    p.add_argument("--class", dest="class_name", help="class of the real images, e.g. MEL or akiec")
+    fake = p.add_mutually_exclusive_group(required=True)
+    fake.add_argument("--fake", help="folder of generated images (PNG/JPEG, any depth)")
+    fake.add_argument("--run", help="run name in --models-dir, run folder or .keras generator: "
+                                    "generate --n images and score them")
+    p.add_argument("--n", type=int, default=5000, help="images to generate with --run")
+    p.add_argument("--truncation", type=float, help="truncation psi for --run (sl-stylegan)")
+    p.add_argument("--models-dir", default=os.path.join(ROOT, "SavedModels"),
+                   help="where run folders are (for --run)")
+    p.add_argument("--resolution", type=int,
+                   help="common resolution of both sets, a power of two >= 16 "
+                        "(default: the fake images' size)")
+    p.add_argument("--crop", default="resize", choices=("resize", "center"),
+                   help="how real images are made square (use what training used)")
+    p.add_argument("--cache-dir", help="data_loader cache for decoded real images")
+    p.add_argument("--inception-weights",
+                   help="path to Keras' inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 "
+                        "(default: Keras' cache, ~/.keras/models/)")
+    p.add_argument("--feature-net", default="inception", choices=FEATURE_NETS,
+                   help="network for FID/KID/precision/recall. 'random-small' is FOR TESTING "
+                        "ONLY: a tiny randomly initialised net, its numbers are meaningless")
+    p.add_argument("--swd-images", type=int, default=2048,
+                   help="at most this many images per set for SWD (memory and time grow with "
+                        "it; compare SWDs computed with equal numbers)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per feature batch")
+    p.add_argument("--seed", type=int, default=0, help="seed of generated images, SWD and KID")
+    p.add_argument("--json", help="write the results to this JSON file")
+    return p.parse_args(argv)
+
+
+def check_args(args):
+    """Cheap checks, before anything heavy is imported."""
+    if args.run and args.n <= 0:
+        raise UserError(f"--n must be positive, got {args.n}")
+    if args.batch_size <= 0:
+        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
+    if args.swd_images <= 0:
+        raise UserError(f"--swd-images must be positive, got {args.swd_images}")
+    if args.resolution is not None:
+        check_resolution(args.resolution, "--resolution")
+    if args.inception_weights and not os.path.isfile(args.inception_weights):
+        raise UserError(f"--inception-weights: file not found: {args.inception_weights}")
+
+
+def check_resolution(resolution, what):
+    if resolution < 16 or resolution & (resolution - 1):
+        raise UserError(f"{what} must be a power of two >= 16 (SWD's coarsest level is 16 px), "
+                        f"got {resolution}")
+
+
+def find_set(path, what, labels=None, class_name=None):
+    """data_loader.find_images with the option name in the message."""
+    from data_loader import DataError, find_images
+    try:
+        return find_images(path, labels=labels, class_name=class_name)
+    except DataError as err:
+        raise UserError(f"{what}: {err}") from None
+
+
+def first_image_size(path):
+    """Side of the first fake image (its width), read from the header only."""
+    from PIL import Image
+    try:
+        with Image.open(path) as img:
+            return img.size[0]
+    except OSError as err:
+        raise UserError(f"--fake: cannot read {path}: {err}") from None
+
+
+def resize_uint8(images, resolution):
+    """uint8 (N, r, r, 3) -> (N, resolution, resolution, 3), Lanczos as data_loader does."""
+    import numpy as np
+    from PIL import Image
+    if images.shape[1] == resolution:
+        return images
+    return np.stack([np.asarray(Image.fromarray(img).resize((resolution, resolution),
+                                                            Image.Resampling.LANCZOS))
+                     for img in images])
+
+
+def generate_fakes(args, log=print):
+    """--run: generate --n images with generate.py -> (bundle, uint8 (n, R, R, 3))."""
+    import numpy as np
+
+    from generate import generate_images, load_generator
+    bundle = load_generator(args.run, args.models_dir)
+    batches, done = [], 0
+    for _, batch in generate_images(bundle, args.n, seed=args.seed, batch_size=args.batch_size,
+                                    truncation=args.truncation):
+        batches.append(batch)
+        done += len(batch)
+        if len(batches) % 20 == 0 or done == args.n:
+            log(f"generated {done}/{args.n} images")
+    return bundle, np.concatenate(batches, axis=0)
+
+
+def format_table(result):
+    """The results as aligned text lines."""
+    def num(value, fmt):
+        return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) \
+            else format(value, fmt)
+
+    kid = result["kid"] or {}
+    lines = [f"real images {result['n_real']}, fake images {result['n_fake']}, "
+             f"{result['resolution']} px, features: {result['feature_net'] or 'none'}",
+             f"{'FID':<16}{num(result['fid'], '.3f')}",
+             f"{'KID':<16}{num(kid.get('mean'), '.5f')} +- {num(kid.get('std'), '.5f')}",
+             f"{'precision':<16}{num(result['precision'], '.4f')}",
+             f"{'recall':<16}{num(result['recall'], '.4f')}"]
+    swd = result["swd"]
+    for res, value in zip(swd["resolutions"], swd["levels"]):
+        lines.append(f"{f'SWD {res}px':<16}{value:.3f}")
+    lines.append(f"{'SWD average':<16}{swd['average']:.3f}   (x1e3, {swd['images']} images per set)")
+    if result["feature_net"] == "random_small_feature_net":
+        lines.append("NOTE: --feature-net random-small is for testing only; FID, KID, precision "
+                     "and recall above are meaningless")
+    if result.get("skipped"):
+        lines.append("FID, KID, precision, recall: skipped, no InceptionV3 weights "
+                     "(how to get them: see the message above)")
+    return lines
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    check_args(args)
+    real_source = find_set(args.real, "--real", args.labels, args.class_name)
+
+    from data_loader import load_images
+    fake_source = bundle = None
+    if args.fake:
+        fake_source = find_set(args.fake, "--fake")
+        resolution = args.resolution or first_image_size(fake_source.paths[0])
+        fake_what = fake_source.describe()
+    else:
+        from generate import resolve_model_path
+        resolve_model_path(args.run, args.models_dir)   # unknown run: fail before loading Keras
+        bundle, fakes = generate_fakes(args)
+        resolution = args.resolution or bundle.resolution
+        fake_what = f"{len(fakes)} images generated by {bundle.source}"
+    check_resolution(resolution, "--resolution" if args.resolution else "the fake images' size")
+
+    print(f"real: {real_source.describe()}")
+    print(f"fake: {fake_what}")
+    reals = load_images(real_source, resolution, crop=args.crop, cache_dir=args.cache_dir)
+    if fake_source is not None:
+        fakes = load_images(fake_source, resolution, crop="resize")
+    else:
+        fakes = resize_uint8(fakes, resolution)
+
+    import metrics
+    feature_model = metrics.random_feature_net() if args.feature_net == "random-small" else None
+    result = metrics.compute_all(reals, fakes, feature_model=feature_model,
+                                 inception_weights=args.inception_weights, seed=args.seed,
+                                 batch_size=args.batch_size, swd_max_images=args.swd_images)
+    result["real"] = real_source.describe()
+    result["fake"] = fake_what
+    print("\n".join(format_table(result)))
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(folder, exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"wrote {args.json}")
+    return result
+
+
+if __name__ == "__main__":
+    run_cli(main)

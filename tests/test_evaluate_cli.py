@@ -1,0 +1,87 @@
+"""evaluate.py end to end, as a user runs it: tiny PNG folders, a subprocess, the JSON file."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_pngs(folder, n, size, seed):
+    """n PNGs of random rectangles on a dark background."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    for i in range(n):
+        img = np.zeros((size, size, 3), np.uint8) + rng.integers(0, 60, 3).astype(np.uint8)
+        y, x = rng.integers(0, size - 8, 2)
+        img[y:y + 8, x:x + 8] = rng.integers(120, 256, 3)
+        Image.fromarray(img).save(os.path.join(folder, f"img{i:03d}.png"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    base = tmp_path_factory.mktemp("sets")
+    real = write_pngs(str(base / "real"), 40, 32, seed=0)
+    fake = write_pngs(str(base / "fake"), 40, 32, seed=1)
+    return base, real, fake
+
+
+def run_evaluate(args, home):
+    """Run the CLI with HOME and KERAS_HOME pointing at an empty folder: no weights there."""
+    env = dict(os.environ, HOME=str(home), KERAS_HOME=str(home / "keras"),
+               CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py")] + args,
+                          capture_output=True, text=True, env=env, cwd=str(home), timeout=300)
+
+
+def test_cli_without_weights_reports_swd_and_explains(folders):
+    base, real, fake = folders
+    out = base / "no_weights.json"
+    proc = run_evaluate(["--real", real, "--fake", fake, "--json", str(out)], base)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert {"fid", "kid", "swd", "precision", "recall"} <= set(result)
+    assert result["fid"] is None and result["kid"] is None and result["recall"] is None
+    assert result["swd"]["resolutions"] == [32, 16]
+    assert len(result["swd"]["levels"]) == 2 and result["swd"]["average"] > 0
+    assert "InceptionV3 weights not found" in result["skipped"]
+    assert "keras.applications.InceptionV3" in proc.stdout + proc.stderr
+    assert "SWD average" in proc.stdout
+
+
+def test_cli_with_random_small_feature_net(folders):
+    base, real, fake = folders
+    out = base / "random.json"
+    proc = run_evaluate(["--real", real, "--fake", fake, "--feature-net", "random-small",
+                         "--resolution", "16", "--json", str(out)], base)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["resolution"] == 16 and result["swd"]["resolutions"] == [16]
+    assert result["fid"] > 0
+    assert set(result["kid"]) == {"mean", "std"}
+    assert 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1
+    assert "skipped" not in result
+    assert "for testing only" in proc.stdout
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--fake", "{fake}", "--real", "{base}/missing"], "--real: data path not found"),
+    (["--real", "{real}", "--fake", "{base}/empty"], "--fake: no images"),
+    (["--real", "{real}", "--run", "nope", "--n", "0"], "--n must be positive"),
+    (["--real", "{real}", "--run", "nope", "--models-dir", "{base}"], "no run 'nope'"),
+    (["--real", "{real}", "--fake", "{fake}", "--resolution", "24"], "power of two"),
+])
+def test_cli_bad_input_is_one_line_exit_2(folders, args, expected):
+    base, real, fake = folders
+    os.makedirs(base / "empty", exist_ok=True)
+    args = [a.format(base=base, real=real, fake=fake) for a in args]
+    proc = run_evaluate(args, base)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
