@@ -43,7 +43,7 @@ FAMILIES = {
         make_step=steps.make_sl_stylegan_step,
         defaults=dict(resolution=256, batch_size=16, steps=20000, lr=1e-4, beta1=0.0,
                       beta2=0.99, lr_decay=1e-5, sample_every=500, checkpoint_every=500),
-        demo=dict(resolution=32, batch_size=16, steps=300, sample_every=50,
+        demo=dict(resolution=32, batch_size=16, steps=500, sample_every=50,
                   checkpoint_every=100),
     ),
     # Bhavsar et al. 2021 (the PyTorch DCGAN recipe): Adam 2e-4, betas (0.5, 0.999),

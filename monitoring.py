@@ -48,6 +48,12 @@ class TrainingLog:
             for key, value in metrics.items():
                 tf.summary.scalar(key, value)
 
+    def scalars(self, step, values):
+        """TensorBoard only: scalars that are not per-step losses (quality scores)."""
+        with self.tensorboard.as_default(step=step):
+            for key, value in values.items():
+                tf.summary.scalar(key, value)
+
     def add_image(self, tag, image_uint8, step):
         with self.tensorboard.as_default(step=step):
             tf.summary.image(tag, image_uint8[None], max_outputs=1)

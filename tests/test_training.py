@@ -207,3 +207,22 @@ def test_xla_and_bf16_runs_train_with_finite_losses(tmp_path, tiny_images, optio
         g = keras.models.load_model(os.path.join(result["run_dir"], "generator.keras"))
         assert g.get_layer("synthesis").get_layer("g4_conv").compute_dtype == "bfloat16"
         assert g.outputs[0].dtype == "float32"
+
+
+def test_quality_scores_during_training_keep_the_best_generator(tmp_path, tiny_images,
+                                                                monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no_keras_cache"))
+    messages = []
+    models, results = tmp_path / "models", tmp_path / "results"
+    run, cfg = make_config(models, tiny_images, steps=4, eval_every=2, eval_images=8,
+                           eval_fid=True)
+    train.train(cfg, run, str(models), str(results), log=messages.append,
+                handle_signals=False)
+    assert any("FID during training is off" in m for m in messages)
+    rows = np.genfromtxt(results / run / "metrics.csv", delimiter=",", names=True)
+    np.testing.assert_array_equal(rows["step"], [2, 4])
+    assert np.all(np.isfinite(rows["swd"]) & (rows["swd"] > 0))
+    assert (models / run / "generator_best.keras").is_file()
+    best = tf.train.load_checkpoint(str(models / run / "checkpoints")).get_tensor(
+        "best_score/.ATTRIBUTES/VARIABLE_VALUE")
+    assert best == pytest.approx(rows["swd"].min())

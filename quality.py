@@ -1,0 +1,82 @@
+"""Image-quality metrics measured during training, and the best checkpoint they pick.
+
+Every `eval_every` iterations the generator draws a fixed set of latents (the same at every
+evaluation, so scores compare across time); SWD against a fixed random subset of the real
+images is always computed, FID too when InceptionV3 weights are on the machine. The best
+score so far lives in a variable the run's checkpoint holds, so a resumed run keeps it.
+"""
+import csv
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+import metrics
+
+
+class QualityTracker:
+    def __init__(self, real_uint8, num_images, seed, results_dir, fid=False,
+                 inception_weights=None, resume_step=0, log=print):
+        draw = np.random.RandomState([seed, 7])
+        n = min(num_images, len(real_uint8))
+        self.real = np.asarray(real_uint8[np.sort(draw.choice(len(real_uint8), n,
+                                                              replace=False))])
+        self.num_images = num_images
+        self.seed = seed
+        self.log = log
+        # lower is better for both; +inf until the first evaluation
+        self.best = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.feature_model = self.real_features = None
+        if fid:
+            try:
+                self.feature_model = metrics.load_inception(inception_weights)
+                self.real_features = metrics.extract_features(
+                    self.real, self.feature_model, log=log, label="real features")
+            except metrics.MissingWeightsError as err:
+                if inception_weights:
+                    raise
+                log(f"FID during training is off: {err}. Scoring by SWD instead.")
+                self.feature_model = None
+        self.metric = "fid" if self.feature_model is not None else "swd"
+        self.path = os.path.join(results_dir, "metrics.csv")
+        self._start_csv(resume_step)
+
+    def _start_csv(self, resume_step):
+        fields = ["step", "swd", "fid"]
+        kept = []
+        if os.path.exists(self.path):
+            with open(self.path, newline="") as f:
+                rows = list(csv.reader(f))
+            if rows and rows[0] == fields:
+                kept = [r for r in rows[1:] if r and int(r[0]) <= resume_step]
+        with open(self.path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(fields)
+            writer.writerows(kept)
+
+    def latents(self, latent_dim, resolution):
+        """The evaluation's fixed z (n, latent_dim) and noise images (n, R, R, 1)."""
+        draw = np.random.RandomState([self.seed, 11])
+        z = draw.standard_normal((self.num_images, latent_dim)).astype("float32")
+        noise = draw.standard_normal((self.num_images, resolution, resolution, 1))
+        return z, noise.astype("float32")
+
+    def evaluate(self, step, generate, latent_dim, resolution, batch_size=64):
+        """Score the generator; generate(z, noise) -> uint8 images. Returns
+        (scores dict, improved: whether this is the best score so far)."""
+        z, noise = self.latents(latent_dim, resolution)
+        fakes = np.concatenate([generate(z[i:i + batch_size], noise[i:i + batch_size])
+                                for i in range(0, len(z), batch_size)])
+        scores = {"swd": metrics.swd(self.real, fakes, seed=self.seed)["average"], "fid": None}
+        if self.feature_model is not None:
+            fake_features = metrics.extract_features(fakes, self.feature_model, log=None)
+            scores["fid"] = metrics.fid_from_features(self.real_features, fake_features)
+        score = scores[self.metric]
+        improved = score < float(self.best.numpy())
+        if improved:
+            self.best.assign(score)
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerow([step, f"{scores['swd']:.6g}",
+                                    "" if scores["fid"] is None else f"{scores['fid']:.6g}"])
+        return scores, improved
