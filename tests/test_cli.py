@@ -52,6 +52,17 @@ def test_train_then_generate_end_to_end(tmp_path, tiny_images):
     assert files == ["grid.png"] + [f"seed{s:04d}.png" for s in range(40, 45)]
     for f in files:  # same seed, identical files
         assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes()
+    # score the run against the real images (a tiny stand-in network: no downloads)
+    scores = tmp_path / "scores.json"
+    ev = run("evaluate.py", "--real", tiny_images, "--run", "e2e", "--n", 12,
+             "--models-dir", tmp_path / "models", "--feature-net", "random-small",
+             "--json", scores)
+    assert ev.returncode == 0, ev.stderr
+    import json
+    report = json.loads(scores.read_text())
+    assert report["swd"]["average"] > 0 and report["fid"] is not None
+    assert 0 <= report["precision"] <= 1 and 0 <= report["recall"] <= 1
+
     first = np.asarray(Image.open(outs[0] / "seed0040.png"))
     assert first.shape == (16, 16, 3) and first.dtype == np.uint8
     assert not np.array_equal(first, np.asarray(Image.open(outs[0] / "seed0041.png")))

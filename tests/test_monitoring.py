@@ -1,0 +1,63 @@
+"""Health warnings, the loss log's resume behaviour and the NaN scan."""
+import math
+
+import numpy as np
+
+from monitoring import HealthMonitor, TrainingLog, first_non_finite
+
+
+def metrics(acc_real, acc_fake):
+    return {"acc_real": acc_real, "acc_fake": acc_fake, "d_loss": 0.01}
+
+
+def test_d_has_won_warns_once_after_a_sustained_stretch():
+    health = HealthMonitor(window=5)
+    warnings = [health.update(s, metrics(1.0, 1.0)) for s in range(1, 12)]
+    assert [w is not None for w in warnings] == [False] * 4 + [True] + [False] * 6
+    assert "discriminator has won for 5 steps" in warnings[4]
+    # one balanced step ends the episode; a new stretch warns again
+    assert health.update(12, metrics(0.6, 0.5)) is None
+    again = [health.update(s, metrics(1.0, 0.995)) for s in range(13, 18)]
+    assert again[-1] is not None and all(w is None for w in again[:-1])
+
+
+def test_no_warning_while_d_is_merely_good():
+    health = HealthMonitor(window=5)
+    assert all(health.update(s, metrics(0.98, 1.0)) is None for s in range(50))
+
+
+def test_collapse_warning_compares_sample_spread_with_real_images():
+    rs = np.random.RandomState(0)
+    real = rs.randint(0, 256, (32, 8, 8, 3)).astype(np.uint8)
+    health = HealthMonitor(warmup_steps=10)
+    real_div = HealthMonitor.diversity(real)
+    collapsed = np.repeat(real[:1], 32, axis=0)
+    collapsed[1:, 0, 0, 0] ^= 1  # all but identical
+    assert HealthMonitor.diversity(collapsed) < 0.05 * real_div
+    assert health.check_samples(5, collapsed, real_div) is None  # still warming up
+    warning = health.check_samples(20, collapsed, real_div)
+    assert warning is not None and "lost their diversity" in warning
+    assert health.check_samples(30, collapsed, real_div) is None  # once per episode
+    assert health.check_samples(40, real, real_div) is None
+
+
+def test_first_non_finite_finds_the_earliest_bad_value():
+    rows = [(1, {"d": 1.0, "g": 2.0}), (2, {"d": math.inf, "g": 1.0}),
+            (3, {"d": math.nan, "g": 1.0})]
+    assert first_non_finite(rows) == (2, "d", math.inf)
+    assert first_non_finite(rows[:1]) is None
+
+
+def test_loss_log_drops_rows_after_the_resumed_step(tmp_path):
+    log = TrainingLog(str(tmp_path), ["d_loss", "g_loss"])
+    for step in range(1, 6):
+        log.add(step, {"d_loss": float(step), "g_loss": 0.5})
+    log.plot("t")
+    log.close()
+    assert (tmp_path / "losses.png").is_file()
+    log = TrainingLog(str(tmp_path), ["d_loss", "g_loss"], resume_step=3)
+    log.add(4, {"d_loss": 40.0, "g_loss": 0.5})
+    log.close()
+    rows = np.loadtxt(tmp_path / "losses.csv", delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(rows[:, 0], [1, 2, 3, 4])
+    assert rows[-1, 1] == 40.0
