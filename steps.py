@@ -13,13 +13,40 @@ the optimizer sums gradients over replicas, which then equals the global-batch m
 """
 import tensorflow as tf
 
+import augment
 import losses
 
 
 def _replica_slice(tensor, local_batch):
-    """The rows of a global-batch tensor that belong to the current replica."""
+    """The rows of a global-batch tensor (or dict of them) that belong to this replica."""
+    if isinstance(tensor, dict):
+        return {k: _replica_slice(v, local_batch) for k, v in tensor.items()}
     replica = tf.distribute.get_replica_context().replica_id_in_sync_group
     return tensor[replica * local_batch:(replica + 1) * local_batch]
+
+
+def _augmenter(rng, global_batch, policy, value_range):
+    """(draw, apply) for DiffAugment: draw() gives the parameters of the three batches D
+    sees in one iteration (reals, fakes of the D update, fakes of the G update); with no
+    policy nothing is drawn, so the random stream is the faithful runs' own."""
+    if not policy:
+        return (lambda: {}), (lambda images, params: images)
+    def draw():
+        return {name: augment.draw_params(rng, global_batch, policy)
+                for name in ("real", "fake_d", "fake_g")}
+    return draw, (lambda images, params: augment.apply(images, params, value_range))
+
+
+def make_ema_update(generator, ema_generator, decay):
+    """Exponential moving average of G's weights, ema <- decay * ema + (1 - decay) * w,
+    run after each G update; the averaged generator is the one sampled and exported."""
+    pairs = [(e, v) for e, v in zip(ema_generator.variables, generator.variables)
+             if "float" in str(v.dtype)]
+
+    def update():
+        for ema_var, var in pairs:
+            ema_var.assign(decay * ema_var + (1.0 - decay) * var)
+    return update
 
 
 def _compile(fn, strategy, jit_compile):
@@ -34,22 +61,29 @@ def _compile(fn, strategy, jit_compile):
 
 def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                           global_batch, latent_dim, resolution, strategy=None,
-                          r1_weight=losses.R1_WEIGHT, jit_compile=False):
-    """Train step of SL-StyleGAN: least squares (+1 real, -1 fake, G aims at 0) and R1."""
+                          r1_weight=losses.R1_WEIGHT, jit_compile=False, augment_policy=(),
+                          value_range=(0.0, 1.0), ema_update=None):
+    """Train step of SL-StyleGAN: least squares (+1 real, -1 fake, G aims at 0) and R1.
+
+    Options beyond the paper: augment_policy (DiffAugment before D; R1 is then taken on the
+    augmented reals D actually sees) and ema_update (from make_ema_update).
+    """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     local_batch = global_batch // replicas
+    draw_aug, aug = _augmenter(rng, global_batch, augment_policy, value_range)
 
-    def replica_step(real, z_d, noise_d, z_g, noise_g):
+    def replica_step(real, z_d, noise_d, z_g, noise_g, aug_params):
         # real: (b, R, R, 3) in [0, 1]; z: (b, latent_dim); noise: (b, R, R, 1), b = local batch
-        z_d, noise_d, z_g, noise_g = (_replica_slice(t, local_batch)
-                                      for t in (z_d, noise_d, z_g, noise_g))
+        z_d, noise_d, z_g, noise_g, aug_params = (
+            _replica_slice(t, local_batch) for t in (z_d, noise_d, z_g, noise_g, aug_params))
 
         # (1) Update D: minimise (D(x) - 1)^2 + (D(G(z)) + 1)^2 + 5 * ||grad_x D(x)||^2
         fake = generator([z_d, noise_d], training=True)
         with tf.GradientTape() as d_tape:
-            real_logits, r1 = losses.discriminator_with_r1(discriminator, real, r1_weight)
-            fake_logits = discriminator(fake, training=True)
+            real_in = aug(real, aug_params.get("real"))
+            real_logits, r1 = losses.discriminator_with_r1(discriminator, real_in, r1_weight)
+            fake_logits = discriminator(aug(fake, aug_params.get("fake_d")), training=True)
             real_logits = tf.cast(real_logits, tf.float32)
             fake_logits = tf.cast(fake_logits, tf.float32)
             d_ls = losses.lsgan_discriminator_loss(real_logits, fake_logits)
@@ -61,7 +95,8 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
         # (2) Update G: minimise D(G(z))^2 with fresh z and noise
         with tf.GradientTape() as g_tape:
             fake_g = generator([z_g, noise_g], training=True)
-            fake_g_logits = tf.cast(discriminator(fake_g, training=True), tf.float32)
+            fake_g_logits = tf.cast(
+                discriminator(aug(fake_g, aug_params.get("fake_g")), training=True), tf.float32)
             g_loss = losses.lsgan_generator_loss(fake_g_logits)
             g_scaled = g_loss / replicas
         g_vars = generator.trainable_variables
@@ -77,7 +112,10 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
         noise_d = rng.normal([global_batch, resolution, resolution, 1])
         z_g = rng.normal([global_batch, latent_dim])
         noise_g = rng.normal([global_batch, resolution, resolution, 1])
-        per_replica = strategy.run(replica_step, args=(real, z_d, noise_d, z_g, noise_g))
+        per_replica = strategy.run(replica_step,
+                                   args=(real, z_d, noise_d, z_g, noise_g, draw_aug()))
+        if ema_update:
+            ema_update()
         return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for k, v in per_replica.items()}
 
@@ -85,27 +123,31 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
 
 
 def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
-                    global_batch, latent_dim, strategy=None, jit_compile=False, **_):
+                    global_batch, latent_dim, strategy=None, jit_compile=False,
+                    augment_policy=(), value_range=(-1.0, 1.0), ema_update=None, **_):
     """Train step of DCGAN: binary cross-entropy, non-saturating G loss.
 
     As in the PyTorch DCGAN the source project follows, one batch of fakes serves both
     updates: D sees it detached, then G is scored by the freshly updated D on it.
+    Options beyond the paper: augment_policy (DiffAugment before D) and ema_update.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     local_batch = global_batch // replicas
+    draw_aug, aug = _augmenter(rng, global_batch, augment_policy, value_range)
 
-    def replica_step(real, z):
+    def replica_step(real, z, aug_params):
         # real: (b, R, R, 3) in [-1, 1]; z: (b, latent_dim)
-        z = _replica_slice(z, local_batch)
+        z, aug_params = _replica_slice(z, local_batch), _replica_slice(aug_params, local_batch)
         with tf.GradientTape() as g_tape:
             fake = generator(z, training=True)
 
         # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
         with tf.GradientTape() as d_tape:
-            real_logits = tf.cast(discriminator(real, training=True), tf.float32)
-            fake_logits = tf.cast(discriminator(tf.stop_gradient(fake), training=True),
-                                  tf.float32)
+            real_logits = tf.cast(
+                discriminator(aug(real, aug_params.get("real")), training=True), tf.float32)
+            fake_in = aug(tf.stop_gradient(fake), aug_params.get("fake_d"))
+            fake_logits = tf.cast(discriminator(fake_in, training=True), tf.float32)
             d_loss = losses.bce_discriminator_loss(real_logits, fake_logits)
             d_scaled = d_loss / replicas
         d_vars = discriminator.trainable_variables
@@ -113,7 +155,8 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
 
         # (2) Update G: maximise log D(G(z)), scored by the updated D
         with g_tape:
-            fake_logits_g = tf.cast(discriminator(fake, training=True), tf.float32)
+            fake_logits_g = tf.cast(
+                discriminator(aug(fake, aug_params.get("fake_g")), training=True), tf.float32)
             g_loss = losses.bce_generator_loss(fake_logits_g)
             g_scaled = g_loss / replicas
         g_vars = generator.trainable_variables
@@ -126,7 +169,9 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
 
     def step(real):
         z = rng.normal([global_batch, latent_dim])
-        per_replica = strategy.run(replica_step, args=(real, z))
+        per_replica = strategy.run(replica_step, args=(real, z, draw_aug()))
+        if ema_update:
+            ema_update()
         return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                 for k, v in per_replica.items()}
 

@@ -28,13 +28,14 @@ COMMON_DEFAULTS = dict(model="sl-stylegan", latent_dim=100, channel_scale=1.0, s
                        data=None, labels=None, class_name=None, crop="resize", hflip=True,
                        vflip=False, rot90=False, log_every=10, xla=False,
                        mixed_precision=False, devices="auto", keep_checkpoints=3,
-                       eval_every=0, eval_images=500, eval_fid=False, inception_weights=None)
+                       eval_every=0, eval_images=500, eval_fid=False, inception_weights=None,
+                       augment="", ema=0.0)
 # A resumed run must keep these: they define the model and the data it learns.
 IDENTITY_KEYS = ("model", "resolution", "latent_dim", "channel_scale", "data", "labels",
                  "class_name", "crop")
 # Changing these would make the continued run a different experiment from the one begun.
 FIXED_KEYS = ("batch_size", "lr", "beta1", "beta2", "lr_decay", "seed", "hflip", "vflip",
-              "rot90")
+              "rot90", "augment", "ema")
 GRID_COLS, GRID_ROWS = 8, 4  # the authors' 8 x 4 grid; the bottom row uses fixed latents
 
 
@@ -177,8 +178,10 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     import numpy as np
     import tensorflow as tf
 
+    import augment
     import data_loader
     import images as image_io
+    import steps
     from families import get_family
     from monitoring import HealthMonitor, TrainingLog, first_non_finite
 
@@ -225,6 +228,10 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     with strategy.scope():
         try:  # the layers keep the policy they were built with
             generator, discriminator = family.build(cfg)
+            ema_generator = None
+            if cfg["ema"]:
+                ema_generator = keras.models.clone_model(generator)
+                ema_generator.set_weights(generator.get_weights())
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
         g_optimizer, d_optimizer = make_optimizer(cfg), make_optimizer(cfg)
@@ -256,6 +263,8 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
         generator=list(generator.variables), discriminator=list(discriminator.variables),
         g_optimizer=g_optimizer, d_optimizer=d_optimizer, step=step_var, rng=rng,
         sample_z=sample_z, sample_noise=sample_noise)
+    if ema_generator is not None:
+        checkpoint.ema_generator = list(ema_generator.variables)
     if tracker:
         checkpoint.best_score = tracker.best
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(run_dir, "checkpoints"),
@@ -290,7 +299,12 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     train_step = family.make_step(
         generator, discriminator, g_optimizer, d_optimizer, rng,
         global_batch=cfg["batch_size"], latent_dim=latent, resolution=res,
-        strategy=strategy, jit_compile=cfg["xla"])
+        strategy=strategy, jit_compile=cfg["xla"],
+        augment_policy=augment.parse_policy(cfg["augment"]), value_range=family.value_range,
+        ema_update=steps.make_ema_update(generator, ema_generator, cfg["ema"])
+        if ema_generator is not None else None)
+    # what is sampled, scored and exported: the weight average when there is one
+    shown = ema_generator if ema_generator is not None else generator
 
     metric_names = ["d_loss", "g_loss", "acc_real", "acc_fake", "d_real", "d_fake"]
     if family.uses_noise:
@@ -301,7 +315,7 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
 
     def generate(z, noise):
         inputs = [z, noise] if family.uses_noise else z
-        return image_io.to_uint8(generator(inputs, training=False).numpy(), family.value_range)
+        return image_io.to_uint8(shown(inputs, training=False).numpy(), family.value_range)
 
     def write_samples():
         # Rows 1-3: latents drawn for this snapshot; bottom row: the run's fixed latents.
@@ -325,14 +339,14 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
                                                  if improved else ""))
         if improved:
             tmp = os.path.join(run_dir, "generator_best.tmp.keras")
-            generator.save(tmp)
+            shown.save(tmp)
             os.replace(tmp, os.path.join(run_dir, "generator_best.keras"))
 
     def save_checkpoint():
         step_var.assign(step)
         manager.save(checkpoint_number=step)
         tmp = os.path.join(run_dir, "generator.tmp.keras")
-        generator.save(tmp)
+        shown.save(tmp)
         os.replace(tmp, os.path.join(run_dir, "generator.keras"))
 
     stop = StopRequest()
@@ -462,6 +476,13 @@ def build_parser():
                    help="multiply every layer's channels (default: 1, the authors' networks)")
     g.add_argument("--seed", type=int, help="seed for weights, data order and latents "
                                             "(default: 0)")
+    g = p.add_argument_group("beyond the papers (off by default)")
+    g.add_argument("--augment", help="DiffAugment before D, for small classes: any of "
+                                     "color,translation,cutout (e.g. "
+                                     "'color,translation,cutout'; default: none)")
+    g.add_argument("--ema", type=float,
+                   help="keep an exponential moving average of G's weights with this decay "
+                        "(e.g. 0.999) and sample/export it (default: 0, off)")
     g = p.add_argument_group("run")
     g.add_argument("--run", help="run name (default: <model>-<class>-<resolution>px)")
     g.add_argument("--sample-every", type=int,
@@ -516,6 +537,11 @@ def main(argv=None):
     explicit = {k: v for k, v in vars(args).items()
                 if v is not None and k not in ("models_dir", "results_dir", "cache_dir")}
     check_positive(explicit)
+    if "augment" in explicit:
+        import augment
+        augment.parse_policy(explicit["augment"])
+    if not 0.0 <= explicit.get("ema", 0.0) < 1.0:
+        raise UserError(f"--ema must be in [0, 1), got {explicit['ema']}")
     if explicit.get("eval_every", 0) < 0:
         raise UserError(f"--eval-every must be 0 (off) or positive, got {explicit['eval_every']}")
     run, cfg = resolve_config(explicit, models_dir)

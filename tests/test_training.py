@@ -98,15 +98,18 @@ def checkpoint_values(result):
     return {n: reader.get_tensor(n) for n in names}
 
 
-@pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_images, model):
+@pytest.mark.parametrize("model, options", [
+    ("sl-stylegan", {}), ("dcgan", {}),
+    ("dcgan", {"augment": "color,translation,cutout", "ema": 0.9})])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_images, model,
+                                                         options):
     straight = run_training(tmp_path / "a", tiny_images, model=model, steps=6,
-                            checkpoint_every=3)
+                            checkpoint_every=3, **options)
     first = run_training(tmp_path / "b", tiny_images, model=model, steps=3,
-                         checkpoint_every=3)
+                         checkpoint_every=3, **options)
     assert first["step"] == 3
     resumed = run_training(tmp_path / "b", tiny_images, model=model, steps=6,
-                           checkpoint_every=3)
+                           checkpoint_every=3, **options)
     assert resumed["step"] == 6
     a, b = checkpoint_values(straight), checkpoint_values(resumed)
     assert a.keys() == b.keys() and len(a) > 20
@@ -226,3 +229,22 @@ def test_quality_scores_during_training_keep_the_best_generator(tmp_path, tiny_i
     best = tf.train.load_checkpoint(str(models / run / "checkpoints")).get_tensor(
         "best_score/.ATTRIBUTES/VARIABLE_VALUE")
     assert best == pytest.approx(rows["swd"].min())
+
+
+def test_ema_generator_is_the_average_that_gets_exported(tmp_path, tiny_images):
+    import keras
+    result = run_training(tmp_path, tiny_images, model="sl-stylegan", steps=3, ema=0.5,
+                          augment="translation")
+    names = checkpoint_values(result)
+    assert any(n.startswith("ema_generator/") for n in names)
+    exported = keras.models.load_model(os.path.join(result["run_dir"], "generator.keras"))
+    def listed(prefix):  # the checkpoint's list entries prefix/<index>/..., in order
+        keys = [n for n in names if n.startswith(prefix + "/")]
+        return [names[n] for n in sorted(keys, key=lambda n: int(n.split("/")[1]))]
+    ema, raw = listed("ema_generator"), listed("generator")
+    floats = [(e, r) for e, r in zip(ema, raw) if e.dtype.kind == "f"]
+    assert any(not np.array_equal(e, r) for e, r in floats)  # the average lags behind
+    exported_weights = exported.get_weights()
+    assert len(exported_weights) == len(ema)
+    for got, want in zip(exported_weights, ema):
+        np.testing.assert_array_equal(got, want)

@@ -1,0 +1,63 @@
+"""DiffAugment transforms: exact on chosen parameters, differentiable, and refused when
+unknown."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import augment
+from errors import UserError
+
+
+def images(b=2, size=16):
+    return tf.constant(np.random.RandomState(0).uniform(0.2, 0.8, (b, size, size, 3)),
+                       tf.float32)
+
+
+def test_color_at_the_midpoint_is_the_identity():
+    x = images()
+    params = {"color": tf.fill([2, 3], 0.5)}  # brightness +0, saturation x1, contrast x1
+    np.testing.assert_allclose(augment.apply(x, params, (0.0, 1.0)), x, atol=1e-6)
+
+
+def test_brightness_shift_is_a_quarter_of_the_range():
+    x = images()
+    params = {"color": tf.constant([[1.0, 0.5, 0.5], [0.0, 0.5, 0.5]])}
+    out = augment.apply(x, params, (-1.0, 1.0)).numpy()
+    np.testing.assert_allclose(out[0] - x[0], 0.25, atol=1e-6)   # (1 - 0.5) * 2 / 4
+    np.testing.assert_allclose(out[1] - x[1], -0.25, atol=1e-6)
+
+
+def test_translation_moves_pixels_and_fills_with_the_range_minimum():
+    x = images()
+    # u = 1 -> shift +H/8 = +2 rows and columns; u = 0.5 -> no shift
+    params = {"translation": tf.constant([[1.0, 1.0], [0.5, 0.5]])}
+    out = augment.apply(x, params, (-1.0, 1.0)).numpy()
+    np.testing.assert_allclose(out[0, 2:, 2:], x[0, :-2, :-2], atol=1e-6)
+    np.testing.assert_allclose(out[0, :2], -1.0)
+    np.testing.assert_allclose(out[1], x[1], atol=1e-6)
+
+
+def test_cutout_blanks_a_quarter_of_the_image():
+    x = images(size=16)
+    params = {"cutout": tf.constant([[0.5, 0.5], [0.5, 0.5]])}
+    out = augment.apply(x, params, (0.0, 1.0)).numpy()
+    blank = np.all(out == 0.0, axis=-1)
+    assert blank.sum(axis=(1, 2)).tolist() == [64, 64]       # 8 x 8 of 16 x 16
+    assert blank[0, 4:12, 4:12].all()
+
+
+def test_gradients_flow_through_every_transform():
+    x = tf.Variable(images())
+    rng = tf.random.Generator.from_seed(1)
+    params = augment.draw_params(rng, 2, augment.POLICIES)
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(augment.apply(x, params, (0.0, 1.0)) ** 2)
+    grad = tape.gradient(y, x)
+    assert grad is not None and np.count_nonzero(grad.numpy()) > 0
+
+
+def test_policy_parsing():
+    assert augment.parse_policy("color, cutout") == ("color", "cutout")
+    assert augment.parse_policy("") == ()
+    with pytest.raises(UserError, match="unknown augmentation flip"):
+        augment.parse_policy("color,flip")
