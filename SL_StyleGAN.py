@@ -21,14 +21,13 @@ default glorot_uniform for the output Conv2D(3, 1) and the discriminator's Dense
 
 CLI: ``python SL_StyleGAN.py --summary 256`` prints one line each for G and D.
 """
-import argparse
 import numbers
 
 import keras
 from keras import ops
 
 from errors import UserError, run_cli
-from model_summary import summary_line
+from model_summary import summary_cli
 
 VALUE_RANGE = (0.0, 1.0)  # sigmoid output: images live in [0, 1]
 DEFAULT_RESOLUTION = 256
@@ -330,29 +329,12 @@ def build_discriminator(resolution=DEFAULT_RESOLUTION, channel_scale=1.0, dropou
 # --------------------------------------------------------------------------------------
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description="SL-StyleGAN (Qin et al. 2020) generator and discriminator."
-    )
-    parser.add_argument(
-        "--summary",
-        type=int,
-        metavar="RESOLUTION",
-        help="print one summary line each for G and D at this resolution "
-        f"(a power of two, {MIN_RESOLUTION} to {MAX_RESOLUTION}) and exit",
-    )
-    parser.add_argument(
-        "--channel-scale",
-        type=float,
-        default=1.0,
-        help="multiply every channel count (default 1.0: the authors' networks)",
-    )
-    args = parser.parse_args(argv)
-    if args.summary is None:
-        parser.print_help()
-        return 0
-    print(summary_line(build_generator(args.summary, channel_scale=args.channel_scale)))
-    print(summary_line(build_discriminator(args.summary, channel_scale=args.channel_scale)))
-    return 0
+    return summary_cli(
+        argv, "SL-StyleGAN (Qin et al. 2020) generator and discriminator.",
+        f"a power of two, {MIN_RESOLUTION} to {MAX_RESOLUTION}", "--channel-scale", float, 1.0,
+        "multiply every channel count (default 1.0: the authors' networks)",
+        lambda r, scale: (build_generator(r, channel_scale=scale),
+                          build_discriminator(r, channel_scale=scale)))
 
 
 if __name__ == "__main__":

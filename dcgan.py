@@ -15,13 +15,12 @@ Other resolutions (16 to 256) add or remove stride-2 blocks through one channel 
 
 CLI: ``python dcgan.py --summary 64`` prints one line each for G and D.
 """
-import argparse
 import numbers
 
 import keras
 
 from errors import UserError, run_cli
-from model_summary import summary_line
+from model_summary import summary_cli
 
 VALUE_RANGE = (-1.0, 1.0)  # tanh output: images live in [-1, 1]
 DEFAULT_RESOLUTION = 64
@@ -151,29 +150,12 @@ def build_discriminator(resolution=DEFAULT_RESOLUTION, base_filters=64):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description="DCGAN (Bhavsar et al. 2021) generator and discriminator."
-    )
-    parser.add_argument(
-        "--summary",
-        type=int,
-        metavar="RESOLUTION",
-        help="print one summary line each for G and D at this resolution "
-        f"({', '.join(str(r) for r in ALLOWED_RESOLUTIONS)}) and exit",
-    )
-    parser.add_argument(
-        "--base-filters",
-        type=int,
-        default=64,
-        help="channels of the map next to the image (default 64: the authors' networks)",
-    )
-    args = parser.parse_args(argv)
-    if args.summary is None:
-        parser.print_help()
-        return 0
-    print(summary_line(build_generator(args.summary, base_filters=args.base_filters)))
-    print(summary_line(build_discriminator(args.summary, base_filters=args.base_filters)))
-    return 0
+    return summary_cli(
+        argv, "DCGAN (Bhavsar et al. 2021) generator and discriminator.",
+        ", ".join(str(r) for r in ALLOWED_RESOLUTIONS), "--base-filters", int, 64,
+        "channels of the map next to the image (default 64: the authors' networks)",
+        lambda r, filters: (build_generator(r, base_filters=filters),
+                            build_discriminator(r, base_filters=filters)))
 
 
 if __name__ == "__main__":

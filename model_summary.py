@@ -94,3 +94,26 @@ def summary_line(model, label=None):
         f"{label} {resolution}px: {count_params(model):,} params, "
         f"output {out_shape}, {_format_flops(count_flops(model))}"
     )
+
+
+def summary_cli(argv, description, resolution_help, width_flag, width_type, width_default,
+                width_help, build_pair):
+    """The ``--summary RESOLUTION`` command line both model files share.
+
+    build_pair(resolution, width) -> (generator, discriminator); ``width_flag`` is the
+    family's channel-width option (``--channel-scale`` or ``--base-filters``).
+    """
+    import argparse
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--summary", type=int, metavar="RESOLUTION",
+                        help=f"print one summary line each for G and D at this resolution "
+                             f"({resolution_help}) and exit")
+    parser.add_argument(width_flag, dest="width", type=width_type, default=width_default,
+                        help=width_help)
+    args = parser.parse_args(argv)
+    if args.summary is None:
+        parser.print_help()
+        return 0
+    for model in build_pair(args.summary, args.width):
+        print(summary_line(model))
+    return 0

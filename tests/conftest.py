@@ -34,3 +34,14 @@ def write_blob_images(folder, n=12, size=24, seed=0):
 @pytest.fixture
 def tiny_images(tmp_path):
     return write_blob_images(str(tmp_path / "images"))
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    """Build models under a bfloat16 policy; restore float32 afterwards."""
+    import keras
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

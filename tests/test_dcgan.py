@@ -8,13 +8,6 @@ from errors import UserError, run_cli
 from model_summary import count_flops, count_params, summary_line
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
 
 
 def latents(batch=2, latent_dim=100, seed=0):

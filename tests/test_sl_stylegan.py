@@ -33,13 +33,6 @@ def inputs(resolution, batch=2, seed=0, latent_dim=8):
     return z, noise
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
 
 
 # ---- architecture -----------------------------------------------------------------------
