@@ -114,10 +114,13 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None):
     if truncation is not None and not bundle.uses_noise:
         raise UserError("--truncation needs a style-based generator (sl-stylegan); "
                         "DCGAN has no mapping network")
+    import tensorflow as tf
     if truncation is not None:
         from SL_StyleGAN import get_mapping, get_synthesis
         mapping, synthesis = get_mapping(bundle.model), get_synthesis(bundle.model)
         w_avg = bundle.w_avg()
+    # one compiled forward pass per batch shape, instead of an eager call per batch
+    forward = tf.function(lambda inputs: bundle.model(inputs, training=False))
     for start in range(seed, seed + n, batch_size):
         seeds = list(range(start, min(start + batch_size, seed + n)))
         z, noise = latent_inputs(bundle, seeds)
@@ -126,7 +129,7 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None):
             w = w_avg + truncation * (w - w_avg)
             out = synthesis([w, noise], training=False)
         else:
-            out = bundle.model([z, noise] if bundle.uses_noise else z, training=False)
+            out = forward([z, noise] if bundle.uses_noise else z)
         yield seeds, to_uint8(out.numpy(), bundle.value_range)
 
 

@@ -1,0 +1,440 @@
+"""Benchmark of training and generation speed: the real training loop, plain / XLA / bf16.
+
+    python benchmarks/bench_train.py                       # full run (~10-15 min on 2 CPU cores)
+    python benchmarks/bench_train.py --quick               # ~3 min, SMALLER resolutions, labelled
+    python benchmarks/bench_train.py --configs dcgan       # one family, all three variants
+    python benchmarks/bench_train.py --configs dcgan:plain sl-stylegan:xla
+
+For DCGAN (64 px, batch 64) and SL-StyleGAN (256 px, batch 16), the authors' full-size
+networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed precision
+(mixed_precision=True), it prints:
+
+- training images/s through the real loop, ``train.train`` (data pipeline, metric read-back,
+  logging and checkpoint checks included; the first log interval, which holds tracing and
+  compilation, and the time spent writing samples and checkpoints excluded), on synthetic
+  demo images written to a temporary folder at the training resolution;
+- the same compiled step called N times on one pre-made batch (a bare loop built from the same
+  pieces: families.FAMILIES[model].build, train.make_optimizer, the family's step factory),
+  and the loop's Python-side overhead = 1 - loop rate / bare rate (target < 2 %);
+- generation images/s (generate.generate_images on the generator.keras each family's first
+  trained variant saved);
+- a 4096 x 4096 fp32 tf.matmul (GFLOP/s = 2 * 4096^3 / s, best of 3 after a warm-up), timed at
+  the start and right before every measurement. These machines' speed drifts 2-3x over
+  minutes, so each figure is also printed normalised: images/s per matmul-GFLOP/s. The DCGAN
+  figure is compared with the PyTorch reference (0.235, i.e. ~47 images/s at ~200 GFLOP/s)
+  and the target (>= 0.28, 1.2x PyTorch);
+- which variant is fastest per family on this device (by the normalised figure).
+"""
+import argparse
+import datetime
+import gc
+import inspect
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+MATMUL_N = 4096
+PYTORCH_DCGAN_REF = 0.235     # PyTorch DCGAN: ~47 images/s at ~200 matmul-GFLOP/s (issue)
+DCGAN_TARGET = 0.28           # 1.2x PyTorch
+OVERHEAD_TARGET = 0.02
+VARIANTS = {"plain": dict(xla=False, mixed_precision=False),
+            "xla": dict(xla=True, mixed_precision=False),
+            "bf16": dict(xla=False, mixed_precision=True)}
+
+# Per family: training resolution, batch, loop steps / log interval, bare-loop steps,
+# generation images and batch. Full = the issue's settings; quick = smaller, labelled so.
+SETTINGS = {
+    "full": {
+        "dcgan": dict(resolution=64, batch_size=64, steps=20, log_every=4, bare_steps=10,
+                      gen_images=320, gen_batch=64),
+        "sl-stylegan": dict(resolution=256, batch_size=16, steps=5, log_every=1,
+                            bare_steps=3, gen_images=64, gen_batch=16),
+    },
+    "quick": {
+        "dcgan": dict(resolution=32, batch_size=64, steps=9, log_every=3, bare_steps=4,
+                      gen_images=256, gen_batch=64),
+        "sl-stylegan": dict(resolution=64, batch_size=16, steps=6, log_every=2,
+                            bare_steps=3, gen_images=48, gen_batch=16),
+    },
+}
+NUM_IMAGES = 64               # synthetic training images per resolution
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+    except OSError:
+        return platform.processor() or "unknown", set()
+    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.M)
+    return (model.group(1).strip() if model else "unknown",
+            set(flags.group(1).split()) if flags else set())
+
+
+def load_text():
+    try:
+        return "load average %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "load average unknown"
+
+
+class Matmul:
+    """4096 x 4096 fp32 tf.matmul GFLOP/s: a warm-up, then the best of `repeats`."""
+
+    def __init__(self, repeats=3):
+        import tensorflow as tf
+        self.tf = tf
+        self.repeats = repeats
+        self.a = tf.random.normal([MATMUL_N, MATMUL_N], seed=1)
+        self.b = tf.random.normal([MATMUL_N, MATMUL_N], seed=2)
+        self.history = []
+
+    def __call__(self, label):
+        tf = self.tf
+        tf.matmul(self.a, self.b).numpy()                         # warm-up
+        best = float("inf")
+        for _ in range(self.repeats):
+            start = time.perf_counter()
+            tf.matmul(self.a, self.b).numpy()                     # .numpy() waits for it
+            best = min(best, time.perf_counter() - start)
+        gflops = 2 * MATMUL_N ** 3 / best / 1e9
+        self.history.append(gflops)
+        print(f"  [matmul before {label}: {gflops:.0f} GFLOP/s; {load_text()}]", flush=True)
+        return gflops
+
+
+def reset_keras():
+    import keras
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32")
+    gc.collect()
+
+
+def make_cfg(model, variant, s, data_dir, models_dir):
+    import train
+    explicit = dict(model=model, data=data_dir, resolution=s["resolution"],
+                    batch_size=s["batch_size"], steps=s["steps"], log_every=s["log_every"],
+                    # no sample grid or checkpoint before the last step (which train()
+                    # excludes from images_per_sec anyway)
+                    sample_every=s["steps"] + 1000, checkpoint_every=s["steps"] + 1000,
+                    channel_scale=1.0, run=f"{model}-{variant}", **VARIANTS[variant])
+    return train.resolve_config(explicit, models_dir)
+
+
+def bench_loop(model, variant, s, data_dir, models_dir, results_dir, verbose):
+    """images/s of train.train (steady state), plus per-interval rates from its log."""
+    import train
+    run, cfg = make_cfg(model, variant, s, data_dir, models_dir)
+    lines = []
+
+    def log(msg):
+        lines.append(str(msg))
+        if verbose:
+            print("    | " + str(msg).replace("\n", "\n    | "), flush=True)
+
+    start = time.perf_counter()
+    result = train.train(cfg, run, models_dir, results_dir, log=log, handle_signals=False,
+                         cache_dir=None)
+    wall = time.perf_counter() - start
+    rates = [float(m.group(1)) for line in lines if line.startswith("step ")
+             for m in [re.search(r"([0-9.]+) img/s", line)] if m]
+    return result, rates, wall
+
+
+def bench_bare(model, variant, s, data_dir, models_dir):
+    """images/s of the same compiled step called bare_steps times on one pre-made batch."""
+    import keras
+    import tensorflow as tf
+
+    import data_loader
+    import families
+    import train
+    _, cfg = make_cfg(model, variant, s, data_dir, models_dir + "-bare")
+    family = families.FAMILIES[model]
+    images, _ = data_loader.load_data(cfg["data"], resolution=cfg["resolution"],
+                                      crop=cfg["crop"], log=lambda *_: None)
+    real = next(iter(data_loader.make_dataset(images, cfg["batch_size"], seed=cfg["seed"],
+                                              value_range=family.value_range)))
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if cfg["mixed_precision"] else "float32")
+    keras.utils.set_random_seed(cfg["seed"])
+    generator, discriminator = family.build(cfg)
+    g_opt, d_opt = train.make_optimizer(cfg), train.make_optimizer(cfg)
+    g_opt.build(generator.trainable_variables)
+    d_opt.build(discriminator.trainable_variables)
+    rng = tf.random.Generator.from_seed(cfg["seed"])
+    # The options train() passes beyond the paper's step (DiffAugment, EMA) stay at their
+    # defaults (off) in this benchmark; pass them where the factory knows them.
+    extra = {}
+    params = inspect.signature(family.make_step).parameters
+    if "value_range" in params:
+        extra["value_range"] = family.value_range
+    if "augment_policy" in params:
+        import augment
+        extra["augment_policy"] = augment.parse_policy(cfg.get("augment", ""))
+    if cfg.get("ema"):
+        raise SystemExit("bench_train.py: the bare loop does not model --ema")
+    step = family.make_step(generator, discriminator, g_opt, d_opt, rng,
+                            global_batch=cfg["batch_size"], latent_dim=cfg["latent_dim"],
+                            resolution=cfg["resolution"], jit_compile=cfg["xla"], **extra)
+    t0 = time.perf_counter()
+    float(step(real)["d_loss"])                                   # trace / compile
+    warm = time.perf_counter() - t0
+    float(step(real)["d_loss"])                                   # one more warm step
+    n = s["bare_steps"]
+    start = time.perf_counter()
+    out = None
+    for _ in range(n):
+        out = step(real)
+    float(out["d_loss"])                                          # sync once at the end
+    bare = n * cfg["batch_size"] / (time.perf_counter() - start)
+    # The same step fed by the training stream (prefetching tf.data, as in train()), still
+    # without any logging: splits the loop's overhead into data hand-off and the rest.
+    iterator = iter(data_loader.make_dataset(images, cfg["batch_size"], seed=cfg["seed"],
+                                             value_range=family.value_range))
+    next(iterator)                                                # start the pipeline
+    start = time.perf_counter()
+    for _ in range(n):
+        out = step(next(iterator))
+    float(out["d_loss"])
+    fed = n * cfg["batch_size"] / (time.perf_counter() - start)
+    return bare, fed, warm
+
+
+def bench_generation(run_dir, s):
+    import generate
+    bundle = generate.load_generator(os.path.join(run_dir, "generator.keras"))
+    for _ in generate.generate_images(bundle, s["gen_batch"], seed=0,
+                                      batch_size=s["gen_batch"]):
+        pass                                                      # warm-up batch
+    start = time.perf_counter()
+    done = 0
+    for seeds, batch in generate.generate_images(bundle, s["gen_images"], seed=1000,
+                                                 batch_size=s["gen_batch"]):
+        done += len(batch)
+    return done / (time.perf_counter() - start)
+
+
+def parse_configs(items, parser):
+    chosen = []
+    for item in items:
+        for part in item.split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            model, _, variant = part.partition(":")
+            model = {"sl": "sl-stylegan", "stylegan": "sl-stylegan"}.get(model, model)
+            if model not in ("dcgan", "sl-stylegan"):
+                parser.error(f"unknown family in --configs: {part!r} (dcgan, sl-stylegan)")
+            variants = [variant] if variant else list(VARIANTS)
+            for v in variants:
+                if v not in VARIANTS:
+                    parser.error(f"unknown variant in --configs: {part!r} "
+                                 f"({', '.join(VARIANTS)})")
+                if (model, v) not in chosen:
+                    chosen.append((model, v))
+    return chosen
+
+
+def fmt_norm(x):
+    return f"{x:.3f}" if x is not None else "n/a"
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        description="Training / generation images/s of DCGAN and SL-StyleGAN through the real "
+                    "training loop, plain / XLA / bf16, normalised by a matmul GFLOP/s.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="configs: FAMILY[:VARIANT], FAMILY in dcgan, sl-stylegan (or sl); VARIANT in "
+               "plain, xla, bf16 (default: all three). Comma- or space-separated.")
+    p.add_argument("--quick", action="store_true",
+                   help="short version (~3 min): DCGAN 32 px and SL-StyleGAN 64 px instead of "
+                        "64 / 256 px, fewer steps")
+    p.add_argument("--configs", nargs="+", default=["dcgan", "sl-stylegan"],
+                   help="which family:variant pairs to run (default: all six)")
+    p.add_argument("--no-bare", action="store_true",
+                   help="skip the bare-step loop (and so the overhead figure)")
+    p.add_argument("--no-generation", action="store_true", help="skip generation timing")
+    p.add_argument("--verbose", action="store_true", help="show train()'s own log lines")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the temporary folder (data, runs) and print its path")
+    args = p.parse_args(argv)
+    configs = parse_configs(args.configs, p)
+    mode = "quick" if args.quick else "full"
+    settings = SETTINGS[mode]
+
+    import keras
+    import tensorflow as tf
+
+    from demo_data import write_demo_images
+
+    model_name, flags = cpu_model()
+    isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    print("=" * 88)
+    print(f"bench_train.py ({mode}{': REDUCED resolutions/steps, not the issue figures' if args.quick else ''})"
+          f"  {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
+    print(f"machine: {model_name}, {os.cpu_count()} cores ({', '.join(isa) or 'no avx flags'}); "
+          f"{platform.platform()}")
+    print(f"python {platform.python_version()}, TensorFlow {tf.__version__}, "
+          f"Keras {keras.__version__}; GPUs visible: {len(tf.config.list_physical_devices('GPU'))}; "
+          f"intra/inter-op threads {tf.config.threading.get_intra_op_parallelism_threads()}/"
+          f"{tf.config.threading.get_inter_op_parallelism_threads()} (0 = all cores)")
+    print(f"at start: {load_text()}")
+    for model in dict.fromkeys(m for m, _ in configs):
+        s = settings[model]
+        print(f"{model}: {s['resolution']} px, batch {s['batch_size']}, channel_scale 1; loop "
+              f"{s['steps']} steps, log_every {s['log_every']} (steady = steps "
+              f"{s['log_every'] + 1}..{s['steps']}); bare loop {s['bare_steps']} steps")
+    print("=" * 88, flush=True)
+
+    tmp = tempfile.mkdtemp(prefix="bench_train-")
+    models_dir = os.path.join(tmp, "models")
+    results_dir = os.path.join(tmp, "results")
+    matmul = Matmul()
+    start_gflops = matmul("everything (start)")
+    rows = {}                 # (model, variant) -> dict of figures
+    gen_rows = {}
+    total_start = time.perf_counter()
+    try:
+        data_dirs = {}
+        for model in dict.fromkeys(m for m, _ in configs):
+            res = settings[model]["resolution"]
+            if res not in data_dirs:
+                folder = os.path.join(tmp, f"data{res}")
+                os.makedirs(folder)
+                write_demo_images(folder, NUM_IMAGES, res, seed=0)
+                data_dirs[res] = folder
+
+        for model, variant in configs:
+            s = settings[model]
+            label = f"{model} {variant}"
+            print(f"\n--- {label}: {s['resolution']} px, batch {s['batch_size']}", flush=True)
+            reset_keras()
+            gf_loop = matmul(f"{label} loop")
+            result, rates, wall = bench_loop(model, variant, s, data_dirs[s["resolution"]],
+                                             models_dir, results_dir, args.verbose)
+            loop_rate = result["images_per_sec"]
+            row = dict(loop=loop_rate, gf_loop=gf_loop, run_dir=result["run_dir"],
+                       norm=loop_rate / gf_loop if loop_rate else None)
+            print(f"  train loop: {loop_rate:.2f} images/s steady "
+                  f"({fmt_norm(row['norm'])} per GFLOP/s before); per-interval img/s "
+                  f"{', '.join(f'{r:.1f}' for r in rates)} (first = tracing, excluded); "
+                  f"train() wall {wall:.0f} s", flush=True)
+            if not args.no_bare:
+                reset_keras()
+                gf_bare = matmul(f"{label} bare loop")
+                bare_rate, fed_rate, warm = bench_bare(model, variant, s,
+                                                       data_dirs[s["resolution"]], models_dir)
+                row.update(bare=bare_rate, fed=fed_rate, gf_bare=gf_bare,
+                           overhead=1 - loop_rate / bare_rate)
+                print(f"  bare step:  {bare_rate:.2f} images/s on one pre-made batch "
+                      f"(first call {warm:.1f} s); {fed_rate:.2f} images/s fed by the tf.data "
+                      f"stream, no logging", flush=True)
+                print(f"  -> loop overhead vs bare: {100 * row['overhead']:+.1f} % raw "
+                      f"(target < {100 * OVERHEAD_TARGET:.0f} %); of which data hand-off "
+                      f"{100 * (1 - fed_rate / bare_rate):+.1f} %", flush=True)
+            rows[(model, variant)] = row
+
+        if not args.no_generation:
+            for model in dict.fromkeys(m for m, _ in configs):
+                # the first trained variant of the family (plain when it was run)
+                variant = next(v for m, v in configs if m == model)
+                s = settings[model]
+                reset_keras()
+                label = f"{model} generation ({variant} run's generator.keras)"
+                print(f"\n--- {label}", flush=True)
+                gf = matmul(label)
+                rate = bench_generation(rows[(model, variant)]["run_dir"], s)
+                gen_rows[model] = dict(rate=rate, gf=gf, variant=variant)
+                print(f"  generate_images: {rate:.2f} images/s at batch {s['gen_batch']} "
+                      f"({rate / gf:.4f} per GFLOP/s before; {s['gen_images']} images "
+                      f"after a warm-up batch)", flush=True)
+    finally:
+        if args.keep:
+            print(f"\n(kept {tmp})")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # ---- summary
+    end_gflops = matmul("summary (end)")
+    # Each measurement sits between two matmul timings (the one printed before it and the
+    # next one): normalise by their mean, which follows drift better than either alone.
+    order = []
+    for r in rows.values():
+        order.append((r, "gf_loop"))
+        if "gf_bare" in r:
+            order.append((r, "gf_bare"))
+    for g in gen_rows.values():
+        order.append((g, "gf"))
+    for i, (r, k) in enumerate(order):
+        nxt = order[i + 1][0][order[i + 1][1]] if i + 1 < len(order) else end_gflops
+        r[k + "_after"] = nxt
+        r[k + "_mean"] = (r[k] + nxt) / 2
+    for r in rows.values():
+        r["norm"] = r["loop"] / r["gf_loop_mean"] if r["loop"] else None
+        if "bare" in r:
+            r["overhead_norm"] = 1 - r["norm"] / (r["bare"] / r["gf_bare_mean"])
+    for g in gen_rows.values():
+        g["norm"] = g["rate"] / g["gf_mean"]
+    print("\n" + "=" * 88)
+    print(f"SUMMARY ({mode}{', REDUCED sizes' if args.quick else ''}); matmul 4096^2 fp32: "
+          f"start {start_gflops:.0f}, end {end_gflops:.0f}, range "
+          f"{min(matmul.history):.0f}-{max(matmul.history):.0f} GFLOP/s; total "
+          f"{time.perf_counter() - total_start:.0f} s; {load_text()}")
+    print("img/s/GF = images/s per matmul-GFLOP/s, the matmul being the mean of the timings "
+          "just before and just after the measurement")
+    print(f"{'config':<20}{'px':>4}{'batch':>6}{'loop img/s':>11}{'GF bef/aft':>11}"
+          f"{'img/s/GF':>9}{'bare img/s':>11}{'fed img/s':>10}{'ovh raw':>8}{'ovh norm':>9}")
+    for (model, variant), r in rows.items():
+        s = settings[model]
+        bare = (f"{r['bare']:11.2f}{r['fed']:10.2f}{100 * r['overhead']:7.1f}%"
+                f"{100 * r['overhead_norm']:8.1f}%") if "bare" in r else \
+            f"{'-':>11}{'-':>10}{'-':>8}{'-':>9}"
+        print(f"{model + ' ' + variant:<20}{s['resolution']:>4}{s['batch_size']:>6}"
+              f"{r['loop']:>11.2f}{r['gf_loop']:>6.0f}/{r['gf_loop_after']:<4.0f}"
+              f"{fmt_norm(r['norm']):>9}{bare}")
+    for model, g in gen_rows.items():
+        s = settings[model]
+        print(f"{'generate ' + model:<20}{s['resolution']:>4}{s['gen_batch']:>6}"
+              f"{g['rate']:>11.2f}{g['gf']:>6.0f}/{g['gf_after']:<4.0f}{g['norm']:>9.4f}")
+
+    for variant in VARIANTS:
+        r = rows.get(("dcgan", variant))
+        if r is None or r["norm"] is None:
+            continue
+        s = settings["dcgan"]
+        size_note = "" if (s["resolution"], s["batch_size"]) == (64, 64) else \
+            f" [NOT comparable: --quick runs {s['resolution']} px]"
+        verdict = "n/a" if size_note else "MET" if r["norm"] >= DCGAN_TARGET else "NOT met"
+        print(f"DCGAN {variant:<5} vs PyTorch: {r['norm']:.3f} images/s per GFLOP/s vs PyTorch "
+              f"{PYTORCH_DCGAN_REF} ({r['norm'] / PYTORCH_DCGAN_REF:.2f}x); target >= "
+              f"{DCGAN_TARGET}: {verdict}{size_note}")
+    for model in dict.fromkeys(m for m, _ in configs):
+        cands = {v: r for (m, v), r in rows.items() if m == model and r["norm"]}
+        if len(cands) < 2:
+            continue
+        best = max(cands, key=lambda v: cands[v]["norm"])
+        rel = ", ".join(f"{v} {cands[v]['norm'] / cands[best]['norm']:.2f}" for v in cands)
+        raw_best = max(cands, key=lambda v: cands[v]["loop"])
+        note = "" if raw_best == best else f" (raw images/s would pick {raw_best})"
+        print(f"recommendation {model}: fastest on this device (CPU) is '{best}' by images/s "
+              f"per matmul-GFLOP/s (relative: {rel}){note}; differences under ~10 % are "
+              f"within this machine's drift")
+    print("=" * 88, flush=True)
+
+
+if __name__ == "__main__":
+    main()
