@@ -74,23 +74,27 @@ def _conv_init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
-def _batch_norm(name):
+def _batch_norm(name, synchronized=False):
     # PyTorch BatchNorm2d defaults; gamma ~ N(1, 0.02), beta = 0 as in the DCGAN paper's code.
     return keras.layers.BatchNormalization(
         momentum=0.9,
         epsilon=1e-5,
         gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.02),
         beta_initializer="zeros",
+        synchronized=synchronized,
         name=name,
     )
 
 
-def build_generator(resolution=DEFAULT_RESOLUTION, latent_dim=100, base_filters=64):
+def build_generator(resolution=DEFAULT_RESOLUTION, latent_dim=100, base_filters=64,
+                    sync_batchnorm=False):
     """The DCGAN generator: z (B, latent_dim) ~ N(0, 1) -> image (B, R, R, 3) in [-1, 1].
 
     z is reshaped to a 1x1 map, ConvTranspose 4x4 'valid' to 4x4, then one stride-2
     ConvTranspose 4x4 per doubling, each followed by BatchNorm + ReLU, and a last stride-2
     ConvTranspose to 3 channels with tanh (computed in float32 under mixed precision).
+    sync_batchnorm: under several replicas, BatchNorm statistics over the global batch (what
+    one device would compute) instead of each replica's share.
     """
     resolution = check_resolution(resolution)
     table = channel_table(resolution, base_filters)
@@ -102,7 +106,7 @@ def build_generator(resolution=DEFAULT_RESOLUTION, latent_dim=100, base_filters=
         table[4], 4, strides=1, padding="valid", use_bias=False,
         kernel_initializer=_conv_init(), name="g4_convt",
     )(x)  # state size at 64 px: (B, 4, 4, 512)
-    x = _batch_norm("g4_bn")(x)
+    x = _batch_norm("g4_bn", sync_batchnorm)(x)
     x = keras.layers.ReLU(name="g4_relu")(x)
     r = 8
     while r < resolution:
@@ -110,7 +114,7 @@ def build_generator(resolution=DEFAULT_RESOLUTION, latent_dim=100, base_filters=
             table[r], 4, strides=2, padding="same", use_bias=False,
             kernel_initializer=_conv_init(), name=f"g{r}_convt",
         )(x)  # state size at 64 px: (B, 8, 8, 256), (B, 16, 16, 128), (B, 32, 32, 64)
-        x = _batch_norm(f"g{r}_bn")(x)
+        x = _batch_norm(f"g{r}_bn", sync_batchnorm)(x)
         x = keras.layers.ReLU(name=f"g{r}_relu")(x)
         r *= 2
     image = keras.layers.Conv2DTranspose(
@@ -120,10 +124,11 @@ def build_generator(resolution=DEFAULT_RESOLUTION, latent_dim=100, base_filters=
     return keras.Model(z, image, name="dcgan_generator")
 
 
-def build_discriminator(resolution=DEFAULT_RESOLUTION, base_filters=64):
+def build_discriminator(resolution=DEFAULT_RESOLUTION, base_filters=64, sync_batchnorm=False):
     """The DCGAN discriminator: image (B, R, R, 3) in [-1, 1] -> one logit (B, 1).
 
-    One stride-2 Conv 4x4 per halving from R to 4x4 (BatchNorm on all but the first),
+    One stride-2 Conv 4x4 per halving from R to 4x4 (BatchNorm on all but the first; see
+    build_generator for sync_batchnorm),
     LeakyReLU(0.2), then Conv 4x4 'valid' to a 1x1x1 map, flattened. The logit is linear:
     use a from-logits loss.
     """
@@ -138,7 +143,7 @@ def build_discriminator(resolution=DEFAULT_RESOLUTION, base_filters=64):
             kernel_initializer=_conv_init(), name=f"d{r}_conv",
         )(x)  # state size at 64 px: (B, 32, 32, 64), (B, 16, 16, 128), ..., (B, 4, 4, 512)
         if r != resolution // 2:
-            x = _batch_norm(f"d{r}_bn")(x)
+            x = _batch_norm(f"d{r}_bn", sync_batchnorm)(x)
         x = keras.layers.LeakyReLU(0.2, name=f"d{r}_lrelu")(x)
         r //= 2
     x = keras.layers.Conv2D(

@@ -20,8 +20,8 @@ class Family:
     def builders(self):
         return importlib.import_module(self.module)
 
-    def build(self, cfg):
-        """(generator, discriminator) for a run's config."""
+    def build(self, cfg, replicas=1):
+        """(generator, discriminator) for a run's config, to train on `replicas` devices."""
         module = self.builders()
         res, latent, scale = cfg["resolution"], cfg["latent_dim"], cfg["channel_scale"]
         if self.name == "sl-stylegan":
@@ -30,8 +30,11 @@ class Family:
                                            dropout=cfg.get("dropout", 0.6))
         else:
             filters = max(1, round(64 * scale))
-            g = module.build_generator(resolution=res, latent_dim=latent, base_filters=filters)
-            d = module.build_discriminator(resolution=res, base_filters=filters)
+            sync = replicas > 1  # BatchNorm over the global batch, as on one device
+            g = module.build_generator(resolution=res, latent_dim=latent, base_filters=filters,
+                                       sync_batchnorm=sync)
+            d = module.build_discriminator(resolution=res, base_filters=filters,
+                                           sync_batchnorm=sync)
         return g, d
 
 

@@ -227,7 +227,7 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     keras.utils.set_random_seed(cfg["seed"])
     with strategy.scope():
         try:  # the layers keep the policy they were built with
-            generator, discriminator = family.build(cfg)
+            generator, discriminator = family.build(cfg, replicas)
             ema_generator = None
             if cfg["ema"]:
                 ema_generator = keras.models.clone_model(generator)

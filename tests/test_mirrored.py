@@ -26,29 +26,33 @@ report = {"replicas": mirrored.num_replicas_in_sync}
 
 # (a) the step alone, with plain SGD so that weights move in proportion to the gradient:
 # equal weights mean equal global-batch gradients (loss scaling and all-reduce are right).
-def step_weights(strategy):
-    cfg = dict(train.COMMON_DEFAULTS, **families.FAMILIES["sl-stylegan"].defaults)
+def step_weights(strategy, model):
+    family = families.FAMILIES[model]
+    cfg = dict(train.COMMON_DEFAULTS, **family.defaults)
     cfg.update(resolution=16, channel_scale=0.125, batch_size=4, dropout=0.0)
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        g, d = families.FAMILIES["sl-stylegan"].build(cfg)
+        g, d = family.build(cfg, strategy.num_replicas_in_sync)
         g_opt, d_opt = keras.optimizers.SGD(0.01), keras.optimizers.SGD(0.01)
         g_opt.build(g.trainable_variables); d_opt.build(d.trainable_variables)
     rng = tf.random.Generator.from_seed(0)
-    step = families.FAMILIES["sl-stylegan"].make_step(
+    step = family.make_step(
         g, d, g_opt, d_opt, rng, global_batch=4, latent_dim=100, resolution=16,
         strategy=strategy)
-    real = tf.random.stateless_uniform((4, 16, 16, 3), seed=(1, 2))
+    low, high = family.value_range
+    real = tf.random.stateless_uniform((4, 16, 16, 3), seed=(1, 2), minval=low, maxval=high)
     batches = tf.data.Dataset.from_tensors(real).repeat(2)
     if strategy.num_replicas_in_sync > 1:
         batches = strategy.experimental_distribute_dataset(batches)
     losses = [float(step(b)["d_loss"]) for b in batches]
-    return losses, [v.numpy() for v in g.trainable_variables + d.trainable_variables]
+    # all variables: weights, and BatchNorm's moving statistics for DCGAN
+    return losses, [v.numpy() for v in g.variables + d.variables if "float" in str(v.dtype)]
 
-l1, w1 = step_weights(single)
-l2, w2 = step_weights(mirrored)
-report["step_losses"] = [l1, l2]
-report["step_max_weight_diff"] = max(float(np.max(np.abs(a - b))) for a, b in zip(w1, w2))
+for model in ("sl-stylegan", "dcgan"):
+    l1, w1 = step_weights(single, model)
+    l2, w2 = step_weights(mirrored, model)
+    report[model] = {"losses": [l1, l2], "max_weight_diff": max(
+        float(np.max(np.abs(a - b))) for a, b in zip(w1, w2))}
 
 # (b) the whole training loop (data pipeline, Adam, logging) under both strategies.
 def loop_losses(strategy, name):
@@ -74,11 +78,12 @@ def test_two_logical_devices_match_one(tmp_path, tiny_images):
     assert result.returncode == 0 and lines, result.stderr[-3000:]
     report = json.loads(lines[0][len("REPORT"):])
     assert report["replicas"] == 2
-    one, two = report["step_losses"]
-    assert abs(one[1] - one[0]) > 1e-6  # the first step changed something
-    for a, b in zip(one, two):
-        assert abs(a - b) <= 1e-5 * max(1.0, abs(a))
-    assert report["step_max_weight_diff"] < 1e-5
+    for model in ("sl-stylegan", "dcgan"):
+        one, two = report[model]["losses"]
+        assert abs(one[1] - one[0]) > 1e-6, model  # the first step changed something
+        for a, b in zip(one, two):
+            assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), (model, one, two)
+        assert report[model]["max_weight_diff"] < 1e-5, model
     one, two = report["loop_losses"]
     for row_one, row_two in zip(one, two):
         for a, b in zip(row_one, row_two):
