@@ -26,6 +26,7 @@ import numbers
 import keras
 from keras import ops
 
+import errors
 from errors import UserError, run_cli
 from model_summary import summary_cli
 
@@ -43,17 +44,7 @@ _CONST_CHANNELS = 512
 
 def check_resolution(resolution):
     """Return ``resolution`` as an int, or raise UserError naming the allowed values."""
-    if (
-        isinstance(resolution, bool)
-        or not isinstance(resolution, numbers.Integral)  # ints, numpy ints; not 256.0
-        or int(resolution) not in ALLOWED_RESOLUTIONS
-    ):
-        allowed = ", ".join(str(r) for r in ALLOWED_RESOLUTIONS)
-        raise UserError(
-            f"SL-StyleGAN resolution must be a power of two from {MIN_RESOLUTION} to "
-            f"{MAX_RESOLUTION} ({allowed}), got {resolution!r}"
-        )
-    return int(resolution)
+    return errors.check_resolution("SL-StyleGAN", resolution, ALLOWED_RESOLUTIONS)
 
 
 def _scaled(channels, channel_scale):
@@ -78,12 +69,6 @@ def channel_table(resolution, channel_scale=1.0):
         table[r] = _scaled(_CHANNEL_LADDER[step], channel_scale)
         r, step = r // 2, step + 1
     return dict(sorted(table.items()))
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise UserError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 # --------------------------------------------------------------------------------------
@@ -177,9 +162,9 @@ class AdaIN(keras.layers.Layer):
 
 def build_mapping(latent_dim=100, w_dim=512, mapping_layers=8):
     """The mapping network z -> w: ``mapping_layers`` x (Dense(w_dim, he_normal), LReLU 0.2)."""
-    latent_dim = _check_positive_int("latent_dim", latent_dim)
-    w_dim = _check_positive_int("w_dim", w_dim)
-    mapping_layers = _check_positive_int("mapping_layers", mapping_layers)
+    latent_dim = errors.check_positive_int("latent_dim", latent_dim)
+    w_dim = errors.check_positive_int("w_dim", w_dim)
+    mapping_layers = errors.check_positive_int("mapping_layers", mapping_layers)
     z = keras.Input(shape=(latent_dim,), name="z")  # state size: (B, latent_dim)
     w = z
     for i in range(mapping_layers):
@@ -214,7 +199,7 @@ def build_synthesis(resolution=DEFAULT_RESOLUTION, w_dim=512, channel_scale=1.0)
     """The synthesis network [w (B, w_dim), noise (B, R, R, 1)] -> image (B, R, R, 3) in [0, 1]."""
     resolution = check_resolution(resolution)
     table = channel_table(resolution, channel_scale)
-    w_dim = _check_positive_int("w_dim", w_dim)
+    w_dim = errors.check_positive_int("w_dim", w_dim)
     w = keras.Input(shape=(w_dim,), name="w")
     noise = keras.Input(shape=(resolution, resolution, 1), name="noise")
 
@@ -264,7 +249,7 @@ def build_generator(
     (tiny test/demo models); 1.0 is the authors' network.
     """
     resolution = check_resolution(resolution)
-    latent_dim = _check_positive_int("latent_dim", latent_dim)
+    latent_dim = errors.check_positive_int("latent_dim", latent_dim)
     mapping = build_mapping(latent_dim, w_dim, mapping_layers)
     synthesis = build_synthesis(resolution, w_dim, channel_scale)
     z = keras.Input(shape=(latent_dim,), name="z")

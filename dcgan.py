@@ -15,11 +15,11 @@ Other resolutions (16 to 256) add or remove stride-2 blocks through one channel 
 
 CLI: ``python dcgan.py --summary 64`` prints one line each for G and D.
 """
-import numbers
 
 import keras
 
-from errors import UserError, run_cli
+import errors
+from errors import run_cli
 from model_summary import summary_cli
 
 VALUE_RANGE = (-1.0, 1.0)  # tanh output: images live in [-1, 1]
@@ -32,23 +32,7 @@ MAX_FILTER_MULTIPLIER = 8  # channels are capped at 8 x base_filters (512 for ba
 
 def check_resolution(resolution):
     """Return ``resolution`` as an int, or raise UserError naming the allowed values."""
-    if (
-        isinstance(resolution, bool)
-        or not isinstance(resolution, numbers.Integral)  # ints, numpy ints; not 256.0
-        or int(resolution) not in ALLOWED_RESOLUTIONS
-    ):
-        allowed = ", ".join(str(r) for r in ALLOWED_RESOLUTIONS)
-        raise UserError(
-            f"DCGAN resolution must be a power of two from {MIN_RESOLUTION} to "
-            f"{MAX_RESOLUTION} ({allowed}), got {resolution!r}"
-        )
-    return int(resolution)
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise UserError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return errors.check_resolution("DCGAN", resolution, ALLOWED_RESOLUTIONS)
 
 
 def channel_table(resolution, base_filters=64):
@@ -61,7 +45,7 @@ def channel_table(resolution, base_filters=64):
     through these; the discriminator goes R -> R/2 -> ... -> 4 -> 1.
     """
     resolution = check_resolution(resolution)
-    base_filters = _check_positive_int("base_filters", base_filters)
+    base_filters = errors.check_positive_int("base_filters", base_filters)
     table = {}
     r = 4
     while r < resolution:
@@ -98,7 +82,7 @@ def build_generator(resolution=DEFAULT_RESOLUTION, latent_dim=100, base_filters=
     """
     resolution = check_resolution(resolution)
     table = channel_table(resolution, base_filters)
-    latent_dim = _check_positive_int("latent_dim", latent_dim)
+    latent_dim = errors.check_positive_int("latent_dim", latent_dim)
     z = keras.Input(shape=(latent_dim,), name="z")
     x = keras.layers.Reshape((1, 1, latent_dim), name="z_to_map")(z)  # state size: (B, 1, 1, 100)
     # 1x1 -> 4x4: a transposed conv with 'valid' padding produces (1 - 1) * 1 + 4 = 4.

@@ -1,14 +1,32 @@
-"""The one exception type for input a user can fix, and the CLI wrapper that reports it.
+"""The one exception type for input a user can fix, the checks that raise it, and the CLI
+wrapper that reports it.
 
 Library code raises ``UserError`` (or a subclass) with a one-line message; the scripts'
 ``main`` is run through ``run_cli``, which prints ``error: <message>`` and exits with
 code 2 instead of showing a traceback.
 """
+import numbers
 import sys
 
 
 class UserError(ValueError):
     """Bad input: a missing path, an unknown class, an unsupported resolution..."""
+
+
+def check_resolution(family, resolution, allowed):
+    """Return ``resolution`` as an int, or raise UserError naming the allowed values."""
+    if (isinstance(resolution, bool)
+            or not isinstance(resolution, numbers.Integral)  # ints, numpy ints; not 256.0
+            or int(resolution) not in allowed):
+        raise UserError(f"{family} resolution must be a power of two from {min(allowed)} to "
+                        f"{max(allowed)} ({', '.join(map(str, allowed))}), got {resolution!r}")
+    return int(resolution)
+
+
+def check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise UserError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def run_cli(main, argv=None):

@@ -1,5 +1,4 @@
 """generate.py's library API on exported generators: seeds, truncation, refusals."""
-import os
 
 import numpy as np
 import pytest
