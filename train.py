@@ -248,6 +248,10 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
     os.makedirs(run_dir, exist_ok=True)
     os.makedirs(out_dir, exist_ok=True)
+    # The config goes first, so that whatever is written next belongs to a known run.
+    write_json(config_path, {"run": run, "settings": cfg, "data": data_info,
+                             "versions": package_versions(), "command": sys.argv,
+                             "value_range": list(family.value_range)})
     tracker = None
     if cfg["eval_every"]:
         if res < 16:
@@ -276,10 +280,6 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
             raise UserError(f"checkpoint {manager.latest_checkpoint} does not fit the model "
                             f"these settings build ({str(err).splitlines()[0]})") from None
     start = step = int(step_var.numpy())
-
-    write_json(config_path, {"run": run, "settings": cfg, "data": data_info,
-                             "versions": package_versions(), "command": sys.argv,
-                             "value_range": list(family.value_range)})
 
     log(f"run '{run}': {cfg['model']} {res}px, batch {cfg['batch_size']}, "
         f"{cfg['steps']} iterations, {replicas} device(s)"
@@ -551,6 +551,9 @@ def main(argv=None):
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training began
+        print("\ninterrupted; nothing saved since the last checkpoint", file=sys.stderr)
+        sys.exit(130)
     if result["stopped"] != "done":
         sys.exit(128 + getattr(signal, result["stopped"]))
     return result
