@@ -44,10 +44,6 @@ def draw_params(rng, batch, policy):
     return params
 
 
-def slice_params(params, start, size):
-    return {k: v[start:start + size] for k, v in params.items()}
-
-
 def apply(images, params, value_range):
     """Augment images (B, H, W, C) in value_range with the transforms named in params."""
     x = tf.cast(images, tf.float32)

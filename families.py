@@ -11,7 +11,6 @@ import steps
 class Family:
     name: str
     module: str              # the file holding build_generator / build_discriminator
-    value_range: tuple       # pixel range of the generator's output and of real batches
     uses_noise: bool         # generator takes [z, noise image (B, R, R, 1)] instead of z
     make_step: object        # train-step factory (steps.py)
     defaults: dict           # the paper's settings for real data
@@ -19,6 +18,11 @@ class Family:
 
     def builders(self):
         return importlib.import_module(self.module)
+
+    @property
+    def value_range(self):
+        """Pixel range of the generator's output, and so of real batches: the model file's."""
+        return self.builders().VALUE_RANGE
 
     def build(self, cfg, replicas=1):
         """(generator, discriminator) for a run's config, to train on `replicas` devices."""
@@ -42,7 +46,7 @@ FAMILIES = {
     # Qin et al. 2020: Adam 1e-4, betas (0, 0.99), Keras time decay 1e-5, batch 16,
     # 20,000 iterations at 256 px, models and an 8 x 4 grid every 500 iterations.
     "sl-stylegan": Family(
-        name="sl-stylegan", module="SL_StyleGAN", value_range=(0.0, 1.0), uses_noise=True,
+        name="sl-stylegan", module="SL_StyleGAN", uses_noise=True,
         make_step=steps.make_sl_stylegan_step,
         defaults=dict(resolution=256, batch_size=16, steps=20000, lr=1e-4, beta1=0.0,
                       beta2=0.99, lr_decay=1e-5, sample_every=500, checkpoint_every=500),
@@ -52,7 +56,7 @@ FAMILIES = {
     # Bhavsar et al. 2021 (the PyTorch DCGAN recipe): Adam 2e-4, betas (0.5, 0.999),
     # batch 128, 64 px; checkpoints every 500 iterations up to 2,000 (model_iter_1999).
     "dcgan": Family(
-        name="dcgan", module="dcgan", value_range=(-1.0, 1.0), uses_noise=False,
+        name="dcgan", module="dcgan", uses_noise=False,
         make_step=steps.make_dcgan_step,
         defaults=dict(resolution=64, batch_size=128, steps=2000, lr=2e-4, beta1=0.5,
                       beta2=0.999, lr_decay=0.0, sample_every=100, checkpoint_every=500),

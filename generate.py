@@ -68,8 +68,8 @@ def load_generator(spec, models_dir=os.path.join(ROOT, "SavedModels")):
     """Load a generator from a run name, run folder or .keras path into a GeneratorBundle."""
     import keras
 
-    import dcgan  # noqa: F401  (registers custom layers for deserialisation)
-    import SL_StyleGAN  # noqa: F401
+    import dcgan  # also registers the custom layers for deserialisation
+    import SL_StyleGAN
 
     path = resolve_model_path(spec, models_dir)
     try:
@@ -81,8 +81,8 @@ def load_generator(spec, models_dir=os.path.join(ROOT, "SavedModels")):
     if os.path.isfile(config_path):
         with open(config_path) as f:
             value_range = tuple(json.load(f)["value_range"])
-    else:  # a bare export: SL-StyleGAN ends in a sigmoid, DCGAN in a tanh
-        value_range = (0.0, 1.0) if uses_noise else (-1.0, 1.0)
+    else:  # a bare export: SL-StyleGAN (sigmoid) has the noise input, DCGAN (tanh) not
+        value_range = SL_StyleGAN.VALUE_RANGE if uses_noise else dcgan.VALUE_RANGE
     return GeneratorBundle(model=model, value_range=value_range, uses_noise=uses_noise,
                            resolution=int(model.outputs[0].shape[1]),
                            latent_dim=int(model.inputs[0].shape[-1]), source=path)

@@ -37,6 +37,30 @@ def _augmenter(rng, global_batch, policy, value_range):
     return draw, (lambda images, params: augment.apply(images, params, value_range))
 
 
+def _update(optimizer, tape, scaled_loss, model):
+    """One optimizer step on `model`'s trainable variables from `tape`'s gradient."""
+    variables = model.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
+
+
+def _discriminator_stats(real_logits, fake_logits):
+    """Mean logits and D's accuracy on real and fake: what the log and health checks read."""
+    acc_real, acc_fake = losses.discriminator_accuracy(real_logits, fake_logits)
+    return {"d_real": tf.reduce_mean(real_logits), "d_fake": tf.reduce_mean(fake_logits),
+            "acc_real": acc_real, "acc_fake": acc_fake}
+
+
+def _replicated(strategy, replica_step, ema_update):
+    """Run replica_step on every replica, update the EMA, and average the metrics."""
+    def run(*args):
+        per_replica = strategy.run(replica_step, args=args)
+        if ema_update:
+            ema_update()
+        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in per_replica.items()}
+    return run
+
+
 def make_ema_update(generator, ema_generator, decay):
     """Exponential moving average of G's weights, ema <- decay * ema + (1 - decay) * w,
     run after each G update; the averaged generator is the one sampled and exported."""
@@ -89,8 +113,7 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
             d_ls = losses.lsgan_discriminator_loss(real_logits, fake_logits)
             d_loss = d_ls + r1
             d_scaled = d_loss / replicas
-        d_vars = discriminator.trainable_variables
-        d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
+        _update(d_optimizer, d_tape, d_scaled, discriminator)
 
         # (2) Update G: minimise D(G(z))^2 with fresh z and noise
         with tf.GradientTape() as g_tape:
@@ -99,25 +122,18 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
                 discriminator(aug(fake_g, aug_params.get("fake_g")), training=True), tf.float32)
             g_loss = losses.lsgan_generator_loss(fake_g_logits)
             g_scaled = g_loss / replicas
-        g_vars = generator.trainable_variables
-        g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
+        _update(g_optimizer, g_tape, g_scaled, generator)
+        return dict(d_loss=d_loss, g_loss=g_loss, r1=r1,
+                    **_discriminator_stats(real_logits, fake_logits))
 
-        acc_real, acc_fake = losses.discriminator_accuracy(real_logits, fake_logits)
-        return {"d_loss": d_loss, "g_loss": g_loss, "r1": r1,
-                "d_real": tf.reduce_mean(real_logits), "d_fake": tf.reduce_mean(fake_logits),
-                "acc_real": acc_real, "acc_fake": acc_fake}
+    run_replicas = _replicated(strategy, replica_step, ema_update)
 
     def step(real):
         z_d = rng.normal([global_batch, latent_dim])
         noise_d = rng.normal([global_batch, resolution, resolution, 1])
         z_g = rng.normal([global_batch, latent_dim])
         noise_g = rng.normal([global_batch, resolution, resolution, 1])
-        per_replica = strategy.run(replica_step,
-                                   args=(real, z_d, noise_d, z_g, noise_g, draw_aug()))
-        if ema_update:
-            ema_update()
-        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                for k, v in per_replica.items()}
+        return run_replicas(real, z_d, noise_d, z_g, noise_g, draw_aug())
 
     return _compile(step, strategy, jit_compile)
 
@@ -150,8 +166,7 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
             fake_logits = tf.cast(discriminator(fake_in, training=True), tf.float32)
             d_loss = losses.bce_discriminator_loss(real_logits, fake_logits)
             d_scaled = d_loss / replicas
-        d_vars = discriminator.trainable_variables
-        d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
+        _update(d_optimizer, d_tape, d_scaled, discriminator)
 
         # (2) Update G: maximise log D(G(z)), scored by the updated D
         with g_tape:
@@ -159,20 +174,13 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                 discriminator(aug(fake, aug_params.get("fake_g")), training=True), tf.float32)
             g_loss = losses.bce_generator_loss(fake_logits_g)
             g_scaled = g_loss / replicas
-        g_vars = generator.trainable_variables
-        g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
+        _update(g_optimizer, g_tape, g_scaled, generator)
+        return dict(d_loss=d_loss, g_loss=g_loss, **_discriminator_stats(real_logits, fake_logits))
 
-        acc_real, acc_fake = losses.discriminator_accuracy(real_logits, fake_logits)
-        return {"d_loss": d_loss, "g_loss": g_loss,
-                "d_real": tf.reduce_mean(real_logits), "d_fake": tf.reduce_mean(fake_logits),
-                "acc_real": acc_real, "acc_fake": acc_fake}
+    run_replicas = _replicated(strategy, replica_step, ema_update)
 
     def step(real):
         z = rng.normal([global_batch, latent_dim])
-        per_replica = strategy.run(replica_step, args=(real, z, draw_aug()))
-        if ema_update:
-            ema_update()
-        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                for k, v in per_replica.items()}
+        return run_replicas(real, z, draw_aug())
 
     return _compile(step, strategy, jit_compile)

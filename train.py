@@ -132,7 +132,7 @@ class StopRequest:
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._handle)
 
-    def _handle(self, signum, frame):
+    def _handle(self, signum, _frame):
         if self.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal = signum
