@@ -7,9 +7,10 @@ authors' PyTorch model exactly: generator 3,576,704, discriminator 2,765,568.
     D = build_discriminator(64)      # image (B, 64, 64, 3) -> one logit (B, 1)
 
 As in PyTorch's DCGAN: no convolution biases, weights N(0, 0.02), BatchNorm gamma N(1, 0.02)
-and beta 0, and PyTorch's BatchNorm defaults (epsilon 1e-5, running-average momentum 0.1,
-i.e. Keras momentum 0.9). Stride-2 4x4 convolutions with 'same' padding give exactly the
-PyTorch ``kernel 4, stride 2, padding 1`` sizes (H -> H/2, and H -> 2H transposed).
+and beta 0, and PyTorch's BatchNorm (epsilon 1e-5, running-average momentum 0.1, i.e. Keras
+momentum 0.9, running variance from the unbiased batch variance: see BatchNorm below).
+Stride-2 4x4 convolutions with 'same' padding give exactly the PyTorch
+``kernel 4, stride 2, padding 1`` sizes (H -> H/2, and H -> 2H transposed).
 
 Other resolutions (16 to 256) add or remove stride-2 blocks through one channel table.
 
@@ -17,6 +18,7 @@ CLI: ``python dcgan.py --summary 64`` prints one line each for G and D.
 """
 
 import keras
+import tensorflow as tf
 
 import errors
 from errors import run_cli
@@ -58,9 +60,54 @@ def _conv_init():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
+@keras.saving.register_keras_serializable(package="dcgan")
+class BatchNorm(keras.layers.BatchNormalization):
+    """Keras BatchNormalization with torch.nn.BatchNorm2d's training step, on a fused kernel.
+
+    Training, per channel over the n = B * H * W values of the batch:
+        y = gamma * (x - mean_B) / sqrt(var_B + eps) + beta       (var_B: biased variance)
+        moving_mean     <- momentum * moving_mean     + (1 - momentum) * mean_B
+        moving_variance <- momentum * moving_variance + (1 - momentum) * var_B * n / (n - 1)
+    The n / (n - 1) (unbiased) running variance is PyTorch's; Keras' own layer uses var_B.
+    On one device the whole normalisation is one FusedBatchNormV3 op (oneDNN on CPU, cuDNN on
+    GPU), which returns exactly that unbiased variance, instead of the ten or so element-wise
+    ops of Keras' layer: the DCGAN step trains about 10 % faster on CPU (README, benchmarks).
+    synchronized=True (several replicas): Keras' all-reduced moments of the global batch, the
+    same formula with the global n. Inference uses the moving statistics (Keras' path).
+    Channels-last 4-D inputs only, no renorm, no mask.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if self.renorm or self.axis not in (-1, 3):
+            raise ValueError("BatchNorm supports channels-last inputs without renorm only")
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        x = tf.cast(inputs, tf.float32)  # statistics in float32, also under mixed precision
+        gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        if self.synchronized:
+            mean, variance = self._moments(x, None)  # (C,) each, over the global batch
+            context = tf.distribute.get_replica_context()
+            replicas = context.num_replicas_in_sync if context else 1
+            n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]) * replicas, tf.float32)
+            y = tf.nn.batch_normalization(x, mean, variance, beta, gamma, self.epsilon)
+            unbiased = variance * n / tf.maximum(n - 1.0, 1.0)
+        else:
+            # empty mean / variance inputs: training mode computes them from the batch
+            y, mean, unbiased, *_ = tf.raw_ops.FusedBatchNormV3(
+                x=x, scale=gamma, offset=beta, mean=tf.zeros([0]), variance=tf.zeros([0]),
+                epsilon=self.epsilon, is_training=True, data_format="NHWC")
+        self.moving_mean.assign(self.momentum * self.moving_mean + (1.0 - self.momentum) * mean)
+        self.moving_variance.assign(
+            self.momentum * self.moving_variance + (1.0 - self.momentum) * unbiased)
+        return tf.cast(y, self.compute_dtype)
+
+
 def _batch_norm(name, synchronized=False):
     # PyTorch BatchNorm2d defaults; gamma ~ N(1, 0.02), beta = 0 as in the DCGAN paper's code.
-    return keras.layers.BatchNormalization(
+    return BatchNorm(
         momentum=0.9,
         epsilon=1e-5,
         gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=0.02),

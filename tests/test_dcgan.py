@@ -94,6 +94,55 @@ def test_keras_round_trip_gives_identical_outputs(tmp_path):
     )
 
 
+def _bn_inputs(seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((6, 5, 5, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, -3.0]).astype("float32")
+
+
+@pytest.mark.parametrize("synchronized", [False, True])
+def test_batchnorm_training_step_is_pytorchs(synchronized):
+    # torch.nn.BatchNorm2d in training mode, written out: normalise with the biased batch
+    # variance, update running_var with the unbiased one (n = 6 * 5 * 5 = 150 per channel).
+    x = _bn_inputs()
+    layer = dcgan._batch_norm("bn", synchronized)
+    assert isinstance(layer, dcgan.BatchNorm)
+    layer.build(x.shape)
+    layer.gamma.assign([1.5, 0.5, 2.0])
+    layer.beta.assign([0.1, -0.2, 0.3])
+    y = keras.ops.convert_to_numpy(layer(x, training=True))
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    expected = (x - mean) / np.sqrt(var + 1e-5) * [1.5, 0.5, 2.0] + [0.1, -0.2, 0.3]
+    np.testing.assert_allclose(y, expected, atol=2e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_mean), 0.1 * mean,
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_variance),
+                               0.9 + 0.1 * var * 150 / 149, rtol=1e-5)
+    # Inference normalises with the moving statistics.
+    moving_mean = keras.ops.convert_to_numpy(layer.moving_mean)
+    moving_var = keras.ops.convert_to_numpy(layer.moving_variance)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(x, training=False)),
+        (x - moving_mean) / np.sqrt(moving_var + 1e-5) * [1.5, 0.5, 2.0] + [0.1, -0.2, 0.3],
+        atol=2e-5)
+
+
+def test_batchnorm_gradients_equal_keras_batchnorm():
+    # The fused kernel's gradient equals the gradient through Keras' element-wise layer.
+    import tensorflow as tf
+    x = tf.constant(_bn_inputs(1))
+    upstream = tf.constant(np.random.default_rng(2).standard_normal(x.shape).astype("float32"))
+    grads = []
+    for layer in (dcgan._batch_norm("fused"), keras.layers.BatchNormalization(epsilon=1e-5)):
+        layer.build(x.shape)
+        layer.gamma.assign([1.5, 0.5, 2.0])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True) * upstream)
+        grads.append([g.numpy() for g in tape.gradient(loss, [x, layer.gamma, layer.beta])])
+    for fused, reference in zip(*grads):
+        np.testing.assert_allclose(fused, reference, atol=1e-4)
+
+
 @pytest.mark.parametrize("resolution", [0, 8, 48, 100, 512, 64.0, "64", None])
 def test_bad_resolutions_are_refused(resolution):
     with pytest.raises(UserError, match=r"16, 32, 64, 128, 256"):
