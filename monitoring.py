@@ -29,6 +29,7 @@ class TrainingLog:
         self._file = open(self.path, "a", newline="")
         self._writer = csv.writer(self._file)
         self.tensorboard = tf.summary.create_file_writer(os.path.join(results_dir, "tensorboard"))
+        self._write_scalars = self._compile_scalar_writer()
 
     def _read(self, resume_step):
         if not os.path.exists(self.path):
@@ -41,12 +42,38 @@ class TrainingLog:
 
     def add(self, step, metrics):
         """metrics: dict of floats for one step."""
-        row = [step] + [metrics[k] for k in self.fields[1:]]
-        self._writer.writerow([f"{x:.6g}" if isinstance(x, float) else x for x in row])
-        self.rows.append([float(x) for x in row])
-        with self.tensorboard.as_default(step=step):
-            for key, value in metrics.items():
-                tf.summary.scalar(key, value)
+        self.add_rows([(step, metrics)])
+
+    def add_rows(self, rows):
+        """rows: [(step, {name: float})], e.g. one log interval's steps, in order.
+
+        The TensorBoard scalars of all the rows are written by one compiled call: eager
+        summary ops cost ~0.4 ms each, 2 ms per step for six metrics, which is a sizeable
+        share of a fast GPU step.
+        """
+        if not rows:
+            return
+        table = [[step] + [float(metrics[k]) for k in self.fields[1:]] for step, metrics in rows]
+        for row in table:
+            self._writer.writerow([row[0]] + [f"{x:.6g}" for x in row[1:]])
+            self.rows.append([float(x) for x in row])
+        self._write_scalars(tf.constant([row[0] for row in table], tf.int64),
+                            tf.constant([row[1:] for row in table], tf.float32))
+
+    def _compile_scalar_writer(self):
+        from tensorboard.plugins.scalar import metadata as scalar_plugin
+        names, writer = self.fields[1:], self.tensorboard
+        # what tf.summary.scalar writes, minus its name scope (here "while/") in the tag
+        as_scalar = scalar_plugin.create_summary_metadata(display_name=None, description=None)
+
+        def write(steps, values):
+            # steps: (n,) int64; values: (n, len(names)) float32, one row per step
+            with writer.as_default():
+                for i in tf.range(tf.shape(steps)[0]):
+                    for j, name in enumerate(names):
+                        tf.summary.write(name, values[i, j], step=steps[i], metadata=as_scalar)
+        return tf.function(write, input_signature=[
+            tf.TensorSpec([None], tf.int64), tf.TensorSpec([None, len(names)], tf.float32)])
 
     def scalars(self, step, values):
         """TensorBoard only: scalars that are not per-step losses (quality scores)."""

@@ -376,8 +376,8 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
                     f"{bad[1]} became {bad[2]} at step {bad[0]}; training stopped, the last "
                     f"good checkpoint (step {last_saved}) is kept. Try a lower --lr or "
                     "--mixed-precision off")
+            train_log.add_rows(rows)
             for s, metrics in rows:
-                train_log.add(s, metrics)
                 warning = health.update(s, metrics)
                 if warning:
                     log(warning)

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from monitoring import HealthMonitor, TrainingLog, first_non_finite
 
@@ -61,3 +62,28 @@ def test_loss_log_drops_rows_after_the_resumed_step(tmp_path):
     rows = np.loadtxt(tmp_path / "losses.csv", delimiter=",", skiprows=1)
     np.testing.assert_array_equal(rows[:, 0], [1, 2, 3, 4])
     assert rows[-1, 1] == 40.0
+
+
+def test_tensorboard_scalars_hold_every_step_of_a_batch_of_rows(tmp_path):
+    import glob
+
+    import tensorflow as tf
+    log = TrainingLog(str(tmp_path), ["d_loss", "g_loss"])
+    log.add_rows([(step, {"d_loss": step / 10, "g_loss": -step}) for step in (1, 2, 3)])
+    log.add(4, {"d_loss": 0.4, "g_loss": -4.0})
+    log.close()
+    seen, plugins = {}, {}
+    for path in glob.glob(str(tmp_path / "tensorboard" / "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                seen[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+                if value.metadata.plugin_data.plugin_name:  # written with each tag's first
+                    plugins[value.tag] = value.metadata.plugin_data.plugin_name
+    expected = {("d_loss", s): s / 10 for s in (1, 2, 3, 4)}
+    expected.update({("g_loss", s): -float(s) for s in (1, 2, 3, 4)})
+    assert seen.keys() == expected.keys()
+    assert plugins == {"d_loss": "scalars", "g_loss": "scalars"}  # TensorBoard plots them
+    for key, value in expected.items():
+        assert seen[key] == pytest.approx(value, rel=1e-6)
+    rows = np.loadtxt(tmp_path / "losses.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(rows, [[1, 0.1, -1], [2, 0.2, -2], [3, 0.3, -3], [4, 0.4, -4]])
