@@ -3,7 +3,7 @@
     python benchmarks/bench_train.py                       # full run (~10-15 min on 2 CPU cores)
     python benchmarks/bench_train.py --quick               # ~3 min, SMALLER resolutions, labelled
     python benchmarks/bench_train.py --configs dcgan       # one family, all three variants
-    python benchmarks/bench_train.py --configs dcgan:plain sl-stylegan:xla
+    python benchmarks/bench_train.py --configs dcgan:plain --repeat 5
 
 For DCGAN (64 px, batch 64) and SL-StyleGAN (256 px, batch 16), the authors' full-size
 networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed precision
@@ -12,20 +12,29 @@ networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed 
 - training images/s through the real loop, ``train.train`` (data pipeline, metric read-back,
   logging and checkpoint checks included; the first log interval, which holds tracing and
   compilation, and the time spent writing samples and checkpoints excluded), on synthetic
-  demo images written to a temporary folder at the training resolution;
+  demo images written to a temporary folder at the training resolution; --repeat N runs the
+  loop N times and reports the median;
+- the loop's Python-side overhead, measured directly: the step function is wrapped so that
+  each call's start and end are recorded, and the overhead is the time between calls (data
+  hand-off, metric read-back, logging, checkpoint checks) as a share of the loop's time, over
+  the steady calls (target < 2 %). Both parts are timed in the same seconds, so the machine's
+  drift cancels. (On CPU a step call returns when the step is done; on a GPU it may return
+  earlier, and this share would then be the host's, not the device's, idle time.);
 - the same compiled step called N times on one pre-made batch (a bare loop built from the same
   pieces: families.FAMILIES[model].build, train.make_optimizer, the family's step factory),
-  and the loop's Python-side overhead = 1 - loop rate / bare rate (target < 2 %);
+  for comparison; its ratio to the loop is only as good as the drift allows;
 - generation images/s (generate.generate_images on the generator.keras each family's first
   trained variant saved);
-- a 4096 x 4096 fp32 tf.matmul (GFLOP/s = 2 * 4096^3 / s, best of 3 after a warm-up), timed at
-  the start and right before every measurement. These machines' speed drifts 2-3x over
-  minutes, so each figure is also printed normalised: images/s per matmul-GFLOP/s. The DCGAN
-  figure is compared with the PyTorch reference (0.235, i.e. ~47 images/s at ~200 GFLOP/s)
-  and the target (>= 0.28, 1.2x PyTorch);
+- a 4096 x 4096 fp32 tf.matmul (GFLOP/s = 2 * 4096^3 / s, best of 3 after a warm-up), timed
+  right before and right after every measurement. These machines' speed drifts 2-3x over
+  minutes, so each figure is also printed normalised: images/s per matmul-GFLOP/s, the
+  matmul being the mean of the two timings around it. The DCGAN figure is compared with the
+  PyTorch reference (0.235, i.e. ~47 images/s at ~200 GFLOP/s) and the target (>= 0.28,
+  1.2x PyTorch);
 - which variant is fastest per family on this device (by the normalised figure).
 """
 import argparse
+import dataclasses
 import datetime
 import gc
 import inspect
@@ -33,6 +42,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -51,17 +61,19 @@ VARIANTS = {"plain": dict(xla=False, mixed_precision=False),
 
 # Per family: training resolution, batch, loop steps / log interval, bare-loop steps,
 # generation images and batch. Full = the issue's settings; quick = smaller, labelled so.
+# steps = k * log_every + 1: the gaps between steady calls (before calls log_every + 2 ..
+# steps) then hold exactly one metric read-back and log line per log_every gaps.
 SETTINGS = {
     "full": {
-        "dcgan": dict(resolution=64, batch_size=64, steps=20, log_every=4, bare_steps=10,
+        "dcgan": dict(resolution=64, batch_size=64, steps=21, log_every=4, bare_steps=10,
                       gen_images=320, gen_batch=64),
         "sl-stylegan": dict(resolution=256, batch_size=16, steps=5, log_every=1,
                             bare_steps=3, gen_images=64, gen_batch=16),
     },
     "quick": {
-        "dcgan": dict(resolution=32, batch_size=64, steps=9, log_every=3, bare_steps=4,
+        "dcgan": dict(resolution=32, batch_size=64, steps=10, log_every=3, bare_steps=4,
                       gen_images=256, gen_batch=64),
-        "sl-stylegan": dict(resolution=64, batch_size=16, steps=6, log_every=2,
+        "sl-stylegan": dict(resolution=64, batch_size=16, steps=7, log_every=2,
                             bare_steps=3, gen_images=48, gen_batch=16),
     },
 }
@@ -133,23 +145,59 @@ def make_cfg(model, variant, s, data_dir, models_dir):
 
 
 def bench_loop(model, variant, s, data_dir, models_dir, results_dir, verbose):
-    """images/s of train.train (steady state), plus per-interval rates from its log."""
+    """train.train (steady images/s, per-interval rates from its log) with its step calls
+    timed: returns (result, rates, wall, calls), calls = [(start, end) of each step call]."""
+    import families
     import train
     run, cfg = make_cfg(model, variant, s, data_dir, models_dir)
     lines = []
+    calls = []
 
     def log(msg):
         lines.append(str(msg))
         if verbose:
             print("    | " + str(msg).replace("\n", "\n    | "), flush=True)
 
+    family = families.FAMILIES[model]
+
+    def timed_factory(*args, **kwargs):
+        step = family.make_step(*args, **kwargs)
+
+        def timed_step(real):
+            start = time.perf_counter()
+            out = step(real)
+            calls.append((start, time.perf_counter()))
+            return out
+        return timed_step
+
+    families.FAMILIES[model] = dataclasses.replace(family, make_step=timed_factory)
     start = time.perf_counter()
-    result = train.train(cfg, run, models_dir, results_dir, log=log, handle_signals=False,
-                         cache_dir=None)
+    try:
+        result = train.train(cfg, run, models_dir, results_dir, log=log, handle_signals=False,
+                             cache_dir=None)
+    finally:
+        families.FAMILIES[model] = family
     wall = time.perf_counter() - start
     rates = [float(m.group(1)) for line in lines if line.startswith("step ")
              for m in [re.search(r"([0-9.]+) img/s", line)] if m]
-    return result, rates, wall
+    return result, rates, wall, calls
+
+
+def python_overhead(calls, log_every):
+    """Share of the steady loop's time spent between step calls.
+
+    Over calls log_every + 2 .. end (the first log interval holds tracing): the gaps before
+    them (next batch from tf.data, appending the outputs, interval checks and, once per
+    log_every gaps, the metric read-back, log line, health checks and CSV flush) against
+    gaps + the calls themselves. Returns (share, mean gap in ms, mean call in ms).
+    """
+    steady = range(log_every + 1, len(calls))
+    gaps = [calls[k][0] - calls[k - 1][1] for k in steady]
+    inside = [calls[k][1] - calls[k][0] for k in steady]
+    if not gaps:
+        return None, None, None
+    return (sum(gaps) / (sum(gaps) + sum(inside)), 1000 * statistics.mean(gaps),
+            1000 * statistics.mean(inside))
 
 
 def bench_bare(model, variant, s, data_dir, models_dir):
@@ -265,13 +313,18 @@ def main(argv=None):
                         "64 / 256 px, fewer steps")
     p.add_argument("--configs", nargs="+", default=["dcgan", "sl-stylegan"],
                    help="which family:variant pairs to run (default: all six)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each training loop this many times and report the median "
+                        "(default 1)")
     p.add_argument("--no-bare", action="store_true",
-                   help="skip the bare-step loop (and so the overhead figure)")
+                   help="skip the bare-step loop (the loop-vs-bare comparison)")
     p.add_argument("--no-generation", action="store_true", help="skip generation timing")
     p.add_argument("--verbose", action="store_true", help="show train()'s own log lines")
     p.add_argument("--keep", action="store_true",
                    help="keep the temporary folder (data, runs) and print its path")
     args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     configs = parse_configs(args.configs, p)
     mode = "quick" if args.quick else "full"
     settings = SETTINGS[mode]
@@ -305,6 +358,14 @@ def main(argv=None):
     results_dir = os.path.join(tmp, "results")
     matmul = Matmul()
     start_gflops = matmul("everything (start)")
+
+    def timed(label, fn):
+        """fn() between two matmul timings: (its result, mean matmul GFLOP/s around it)."""
+        before = matmul(label)
+        value = fn()
+        after = matmul(f"-- after {label}")
+        return value, (before + after) / 2
+
     rows = {}                 # (model, variant) -> dict of figures
     gen_rows = {}
     total_start = time.perf_counter()
@@ -322,30 +383,38 @@ def main(argv=None):
             s = settings[model]
             label = f"{model} {variant}"
             print(f"\n--- {label}: {s['resolution']} px, batch {s['batch_size']}", flush=True)
-            reset_keras()
-            gf_loop = matmul(f"{label} loop")
-            result, rates, wall = bench_loop(model, variant, s, data_dirs[s["resolution"]],
-                                             models_dir, results_dir, args.verbose)
-            loop_rate = result["images_per_sec"]
-            row = dict(loop=loop_rate, gf_loop=gf_loop, run_dir=result["run_dir"],
-                       norm=loop_rate / gf_loop if loop_rate else None)
-            print(f"  train loop: {loop_rate:.2f} images/s steady "
-                  f"({fmt_norm(row['norm'])} per GFLOP/s before); per-interval img/s "
-                  f"{', '.join(f'{r:.1f}' for r in rates)} (first = tracing, excluded); "
-                  f"train() wall {wall:.0f} s", flush=True)
+            loops = []
+            for i in range(args.repeat):
+                reset_keras()
+                # a fresh run each repeat (the same folders would resume the finished one)
+                runs_dir = models_dir if i == 0 else f"{models_dir}-repeat{i}"
+                (result, rates, wall, calls), gf = timed(
+                    f"{label} loop {i + 1}/{args.repeat}",
+                    lambda: bench_loop(model, variant, s, data_dirs[s["resolution"]],
+                                       runs_dir, f"{results_dir}-repeat{i}", args.verbose))
+                share, gap_ms, call_ms = python_overhead(calls, s["log_every"])
+                rate = result["images_per_sec"]
+                loops.append(dict(rate=rate, gf=gf, norm=rate / gf, overhead=share))
+                print(f"  train loop: {rate:.2f} images/s steady ({rate / gf:.3f} per "
+                      f"GFLOP/s); per-interval img/s {', '.join(f'{r:.1f}' for r in rates)} "
+                      f"(first = tracing, excluded); train() wall {wall:.0f} s", flush=True)
+                print(f"  Python-side overhead: {100 * share:.2f} % of the loop's time "
+                      f"(mean gap between step calls {gap_ms:.2f} ms, mean call "
+                      f"{call_ms:.1f} ms; target < {100 * OVERHEAD_TARGET:.0f} %)", flush=True)
+            row = dict(loops=loops, run_dir=result["run_dir"],
+                       loop=statistics.median(l["rate"] for l in loops),
+                       norm=statistics.median(l["norm"] for l in loops),
+                       overhead=statistics.median(l["overhead"] for l in loops))
             if not args.no_bare:
                 reset_keras()
-                gf_bare = matmul(f"{label} bare loop")
-                bare_rate, fed_rate, warm = bench_bare(model, variant, s,
-                                                       data_dirs[s["resolution"]], models_dir)
-                row.update(bare=bare_rate, fed=fed_rate, gf_bare=gf_bare,
-                           overhead=1 - loop_rate / bare_rate)
-                print(f"  bare step:  {bare_rate:.2f} images/s on one pre-made batch "
-                      f"(first call {warm:.1f} s); {fed_rate:.2f} images/s fed by the tf.data "
-                      f"stream, no logging", flush=True)
-                print(f"  -> loop overhead vs bare: {100 * row['overhead']:+.1f} % raw "
-                      f"(target < {100 * OVERHEAD_TARGET:.0f} %); of which data hand-off "
-                      f"{100 * (1 - fed_rate / bare_rate):+.1f} %", flush=True)
+                (bare, fed, warm), gf = timed(
+                    f"{label} bare loop",
+                    lambda: bench_bare(model, variant, s, data_dirs[s["resolution"]],
+                                       models_dir))
+                row.update(bare=bare, fed=fed, bare_norm=bare / gf)
+                print(f"  bare step:  {bare:.2f} images/s on one pre-made batch ({bare / gf:.3f}"
+                      f" per GFLOP/s; first call {warm:.1f} s); {fed:.2f} images/s fed by "
+                      f"the tf.data stream, no logging", flush=True)
             rows[(model, variant)] = row
 
         if not args.no_generation:
@@ -356,12 +425,12 @@ def main(argv=None):
                 reset_keras()
                 label = f"{model} generation ({variant} run's generator.keras)"
                 print(f"\n--- {label}", flush=True)
-                gf = matmul(label)
-                rate = bench_generation(rows[(model, variant)]["run_dir"], s)
-                gen_rows[model] = dict(rate=rate, gf=gf, variant=variant)
+                rate, gf = timed(label, lambda: bench_generation(
+                    rows[(model, variant)]["run_dir"], s))
+                gen_rows[model] = dict(rate=rate, gf=gf, norm=rate / gf)
                 print(f"  generate_images: {rate:.2f} images/s at batch {s['gen_batch']} "
-                      f"({rate / gf:.4f} per GFLOP/s before; {s['gen_images']} images "
-                      f"after a warm-up batch)", flush=True)
+                      f"({rate / gf:.4f} per GFLOP/s; {s['gen_images']} images after a "
+                      f"warm-up batch)", flush=True)
     finally:
         if args.keep:
             print(f"\n(kept {tmp})")
@@ -369,51 +438,33 @@ def main(argv=None):
             shutil.rmtree(tmp, ignore_errors=True)
 
     # ---- summary
-    end_gflops = matmul("summary (end)")
-    # Each measurement sits between two matmul timings (the one printed before it and the
-    # next one): normalise by their mean, which follows drift better than either alone.
-    order = []
-    for r in rows.values():
-        order.append((r, "gf_loop"))
-        if "gf_bare" in r:
-            order.append((r, "gf_bare"))
-    for g in gen_rows.values():
-        order.append((g, "gf"))
-    for i, (r, k) in enumerate(order):
-        nxt = order[i + 1][0][order[i + 1][1]] if i + 1 < len(order) else end_gflops
-        r[k + "_after"] = nxt
-        r[k + "_mean"] = (r[k] + nxt) / 2
-    for r in rows.values():
-        r["norm"] = r["loop"] / r["gf_loop_mean"] if r["loop"] else None
-        if "bare" in r:
-            r["overhead_norm"] = 1 - r["norm"] / (r["bare"] / r["gf_bare_mean"])
-    for g in gen_rows.values():
-        g["norm"] = g["rate"] / g["gf_mean"]
     print("\n" + "=" * 88)
     print(f"SUMMARY ({mode}{', REDUCED sizes' if args.quick else ''}); matmul 4096^2 fp32: "
-          f"start {start_gflops:.0f}, end {end_gflops:.0f}, range "
-          f"{min(matmul.history):.0f}-{max(matmul.history):.0f} GFLOP/s; total "
-          f"{time.perf_counter() - total_start:.0f} s; {load_text()}")
+          f"start {start_gflops:.0f}, range {min(matmul.history):.0f}-"
+          f"{max(matmul.history):.0f} GFLOP/s; total {time.perf_counter() - total_start:.0f} s;"
+          f" {load_text()}")
     print("img/s/GF = images/s per matmul-GFLOP/s, the matmul being the mean of the timings "
-          "just before and just after the measurement")
-    print(f"{'config':<20}{'px':>4}{'batch':>6}{'loop img/s':>11}{'GF bef/aft':>11}"
-          f"{'img/s/GF':>9}{'bare img/s':>11}{'fed img/s':>10}{'ovh raw':>8}{'ovh norm':>9}")
+          "just before and just after the measurement; loop figures are medians over "
+          f"{args.repeat} run(s); overhead = time between step calls / loop time")
+    print(f"{'config':<20}{'px':>4}{'batch':>6}{'loop img/s':>11}{'img/s/GF':>9}"
+          f"{'overhead':>9}{'bare img/s':>11}{'bare /GF':>9}{'fed img/s':>10}")
     for (model, variant), r in rows.items():
         s = settings[model]
-        bare = (f"{r['bare']:11.2f}{r['fed']:10.2f}{100 * r['overhead']:7.1f}%"
-                f"{100 * r['overhead_norm']:8.1f}%") if "bare" in r else \
-            f"{'-':>11}{'-':>10}{'-':>8}{'-':>9}"
+        bare = (f"{r['bare']:11.2f}{r['bare_norm']:9.3f}{r['fed']:10.2f}" if "bare" in r
+                else f"{'-':>11}{'-':>9}{'-':>10}")
         print(f"{model + ' ' + variant:<20}{s['resolution']:>4}{s['batch_size']:>6}"
-              f"{r['loop']:>11.2f}{r['gf_loop']:>6.0f}/{r['gf_loop_after']:<4.0f}"
-              f"{fmt_norm(r['norm']):>9}{bare}")
+              f"{r['loop']:>11.2f}{r['norm']:>9.3f}{100 * r['overhead']:>8.2f}%{bare}")
+        if len(r["loops"]) > 1:
+            each = ", ".join(f"{run['norm']:.3f}" for run in r["loops"])
+            print(f"{'':<30}each run img/s/GF: {each}")
     for model, g in gen_rows.items():
         s = settings[model]
         print(f"{'generate ' + model:<20}{s['resolution']:>4}{s['gen_batch']:>6}"
-              f"{g['rate']:>11.2f}{g['gf']:>6.0f}/{g['gf_after']:<4.0f}{g['norm']:>9.4f}")
+              f"{g['rate']:>11.2f}{g['norm']:>9.4f}")
 
     for variant in VARIANTS:
         r = rows.get(("dcgan", variant))
-        if r is None or r["norm"] is None:
+        if r is None:
             continue
         s = settings["dcgan"]
         size_note = "" if (s["resolution"], s["batch_size"]) == (64, 64) else \
@@ -422,8 +473,12 @@ def main(argv=None):
         print(f"DCGAN {variant:<5} vs PyTorch: {r['norm']:.3f} images/s per GFLOP/s vs PyTorch "
               f"{PYTORCH_DCGAN_REF} ({r['norm'] / PYTORCH_DCGAN_REF:.2f}x); target >= "
               f"{DCGAN_TARGET}: {verdict}{size_note}")
+    worst = max((r["overhead"] for r in rows.values()), default=None)
+    if worst is not None:
+        print(f"Python-side overhead: at most {100 * worst:.2f} % over all configs (target < "
+              f"{100 * OVERHEAD_TARGET:.0f} %): {'MET' if worst < OVERHEAD_TARGET else 'NOT met'}")
     for model in dict.fromkeys(m for m, _ in configs):
-        cands = {v: r for (m, v), r in rows.items() if m == model and r["norm"]}
+        cands = {v: r for (m, v), r in rows.items() if m == model}
         if len(cands) < 2:
             continue
         best = max(cands, key=lambda v: cands[v]["norm"])
