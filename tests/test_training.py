@@ -197,18 +197,20 @@ def test_run_folder_holds_what_resume_and_generate_need(tmp_path, tiny_images):
     assert {"losses.csv", "losses.png", "samples_000002.png", "tensorboard"} <= set(produced)
 
 
+@pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
 @pytest.mark.parametrize("option", ["xla", "mixed_precision"])
-def test_xla_and_bf16_runs_train_with_finite_losses(tmp_path, tiny_images, option):
+def test_xla_and_bf16_runs_train_with_finite_losses(tmp_path, tiny_images, option, model):
     import keras
-    result = run_training(tmp_path, tiny_images, model="sl-stylegan", steps=3,
-                          **{option: True})
+    result = run_training(tmp_path, tiny_images, model=model, steps=3, **{option: True})
     rows = np.loadtxt(os.path.join(result["results_dir"], "losses.csv"), delimiter=",",
                       skiprows=1)
     assert rows.shape[0] == 3 and np.all(np.isfinite(rows))
     assert keras.mixed_precision.global_policy().name == "float32"  # left as found
     if option == "mixed_precision":
         g = keras.models.load_model(os.path.join(result["run_dir"], "generator.keras"))
-        assert g.get_layer("synthesis").get_layer("g4_conv").compute_dtype == "bfloat16"
+        inner = g.get_layer("synthesis").get_layer("g4_conv") if model == "sl-stylegan" \
+            else g.get_layer("g8_convt")
+        assert inner.compute_dtype == "bfloat16"
         assert g.outputs[0].dtype == "float32"
 
 
