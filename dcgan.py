@@ -71,7 +71,7 @@ class BatchNorm(keras.layers.BatchNormalization):
     The n / (n - 1) (unbiased) running variance is PyTorch's; Keras' own layer uses var_B.
     On one device the whole normalisation is one FusedBatchNormV3 op (oneDNN on CPU, cuDNN on
     GPU), which returns exactly that unbiased variance, instead of the ten or so element-wise
-    ops of Keras' layer: the DCGAN step trains about 10 % faster on CPU (README, benchmarks).
+    ops of Keras' layer: the DCGAN step trained 6-10 % faster on CPU (README, benchmarks).
     synchronized=True (several replicas): Keras' all-reduced moments of the global batch, the
     same formula with the global n. Inference uses the moving statistics (Keras' path).
     Channels-last 4-D inputs only, no renorm, no mask.
