@@ -37,7 +37,6 @@ import argparse
 import dataclasses
 import datetime
 import gc
-import inspect
 import os
 import platform
 import re
@@ -200,20 +199,18 @@ def python_overhead(calls, log_every):
             1000 * statistics.mean(inside))
 
 
-def bench_bare(model, variant, s, data_dir, models_dir):
-    """images/s of the same compiled step called bare_steps times on one pre-made batch."""
+def build_train_step(model, cfg):
+    """The compiled train step train() would make for `cfg` (a resolved config), from the
+    same pieces: precision policy, seed, the family's builders, train.make_optimizer and the
+    family's step factory. DiffAugment and EMA (options beyond the papers) are left off."""
     import keras
     import tensorflow as tf
 
-    import data_loader
     import families
     import train
-    _, cfg = make_cfg(model, variant, s, data_dir, models_dir + "-bare")
+    if cfg.get("augment") or cfg.get("ema"):
+        raise SystemExit("bench: the bare step models neither --augment nor --ema")
     family = families.FAMILIES[model]
-    images, _ = data_loader.load_data(cfg["data"], resolution=cfg["resolution"],
-                                      crop=cfg["crop"], log=lambda *_: None)
-    real = next(iter(data_loader.make_dataset(images, cfg["batch_size"], seed=cfg["seed"],
-                                              value_range=family.value_range)))
     keras.mixed_precision.set_global_policy(
         "mixed_bfloat16" if cfg["mixed_precision"] else "float32")
     keras.utils.set_random_seed(cfg["seed"])
@@ -221,21 +218,24 @@ def bench_bare(model, variant, s, data_dir, models_dir):
     g_opt, d_opt = train.make_optimizer(cfg), train.make_optimizer(cfg)
     g_opt.build(generator.trainable_variables)
     d_opt.build(discriminator.trainable_variables)
-    rng = tf.random.Generator.from_seed(cfg["seed"])
-    # The options train() passes beyond the paper's step (DiffAugment, EMA) stay at their
-    # defaults (off) in this benchmark; pass them where the factory knows them.
-    extra = {}
-    params = inspect.signature(family.make_step).parameters
-    if "value_range" in params:
-        extra["value_range"] = family.value_range
-    if "augment_policy" in params:
-        import augment
-        extra["augment_policy"] = augment.parse_policy(cfg.get("augment", ""))
-    if cfg.get("ema"):
-        raise SystemExit("bench_train.py: the bare loop does not model --ema")
-    step = family.make_step(generator, discriminator, g_opt, d_opt, rng,
+    return family.make_step(generator, discriminator, g_opt, d_opt,
+                            tf.random.Generator.from_seed(cfg["seed"]),
                             global_batch=cfg["batch_size"], latent_dim=cfg["latent_dim"],
-                            resolution=cfg["resolution"], jit_compile=cfg["xla"], **extra)
+                            resolution=cfg["resolution"], jit_compile=cfg["xla"],
+                            value_range=family.value_range)
+
+
+def bench_bare(model, variant, s, data_dir, models_dir):
+    """images/s of the same compiled step called bare_steps times on one pre-made batch."""
+    import data_loader
+    import families
+    _, cfg = make_cfg(model, variant, s, data_dir, models_dir + "-bare")
+    family = families.FAMILIES[model]
+    images, _ = data_loader.load_data(cfg["data"], resolution=cfg["resolution"],
+                                      crop=cfg["crop"], log=lambda *_: None)
+    real = next(iter(data_loader.make_dataset(images, cfg["batch_size"], seed=cfg["seed"],
+                                              value_range=family.value_range)))
+    step = build_train_step(model, cfg)
     t0 = time.perf_counter()
     float(step(real)["d_loss"])                                   # trace / compile
     warm = time.perf_counter() - t0
@@ -293,10 +293,6 @@ def parse_configs(items, parser):
                 if (model, v) not in chosen:
                     chosen.append((model, v))
     return chosen
-
-
-def fmt_norm(x):
-    return f"{x:.3f}" if x is not None else "n/a"
 
 
 # ----------------------------------------------------------------------------- main

@@ -18,9 +18,9 @@ images/s from neighbouring seconds; the median ratio over the rounds is the resu
 --keras-batchnorm adds a third worker, our step with Keras' own BatchNormalization in place
 of dcgan.BatchNorm (the fused kernel), to show what that layer is worth.
 
-- TensorFlow: what train.py runs: families.FAMILIES["dcgan"].build, train.make_optimizer,
-  steps.make_dcgan_step, fed by data_loader.make_dataset (the training tf.data stream), the
-  metrics read back every step. (Logging and checkpoint checks are left out; bench_train.py
+- TensorFlow: what train.py runs (bench_train.build_train_step: the family's builders,
+  train.make_optimizer, steps.make_dcgan_step), fed by data_loader.make_dataset (the
+  training tf.data stream), the metrics read back every step. (Logging and checkpoint checks are left out; bench_train.py
   measures them at ~0.15 % of the loop's time.)
 - PyTorch: the DCGAN recipe as the source project (Bhavsar et al.) trains it: the same
   layers, N(0, 0.02) init, Adam 2e-4 (0.5, 0.999), BCE on logits, D on real then on the
@@ -48,22 +48,18 @@ def tensorflow_worker(resolution, batch, keras_batchnorm=False):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import numpy as np
-    import tensorflow as tf
 
     import data_loader
     import dcgan
     import families
     import train
+    from bench_train import build_train_step
     if keras_batchnorm:  # same arguments, Keras' element-wise layer instead of the fused one
         dcgan.BatchNorm = keras.layers.BatchNormalization
     family = families.FAMILIES["dcgan"]
-    cfg = dict(train.COMMON_DEFAULTS, **family.defaults)
+    cfg = dict(train.COMMON_DEFAULTS, **family.defaults, model="dcgan")
     cfg.update(resolution=resolution, batch_size=batch)
-    generator, discriminator = family.build(cfg)
-    g_opt, d_opt = train.make_optimizer(cfg), train.make_optimizer(cfg)
-    step = family.make_step(generator, discriminator, g_opt, d_opt,
-                            tf.random.Generator.from_seed(0), global_batch=batch,
-                            latent_dim=cfg["latent_dim"], value_range=family.value_range)
+    step = build_train_step("dcgan", cfg)
     images = np.random.default_rng(0).integers(0, 256, (256, resolution, resolution, 3),
                                                dtype=np.uint8)
     stream = iter(data_loader.make_dataset(images, batch, value_range=family.value_range))
