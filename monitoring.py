@@ -8,6 +8,24 @@ import numpy as np
 import tensorflow as tf
 
 
+def restart_csv(path, fields, resume_step):
+    """Rewrite the per-step CSV at `path` as a resumed run needs it: header `fields`, then
+    only the rows of steps <= resume_step (later ones are about to be trained again from
+    the checkpoint). A missing file, or one with another header, starts empty. Returns the
+    kept rows (lists of strings)."""
+    kept = []
+    if os.path.exists(path):
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        if rows and rows[0] == fields:
+            kept = [row for row in rows[1:] if row and int(float(row[0])) <= resume_step]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        writer.writerows(kept)
+    return kept
+
+
 class TrainingLog:
     """One CSV row per step (`losses.csv`), a loss curve (`losses.png`) and TensorBoard
     scalars and images (`tensorboard/`), all under the run's Results folder.
@@ -20,25 +38,12 @@ class TrainingLog:
         self.path = os.path.join(results_dir, "losses.csv")
         self.fields = ["step"] + list(fields)
         self.curve_path = os.path.join(results_dir, "losses.png")
-        kept = self._read(resume_step)
-        with open(self.path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(self.fields)
-            writer.writerows(kept)
+        kept = restart_csv(self.path, self.fields, resume_step)
         self.rows = [[float(x) for x in row] for row in kept]
         self._file = open(self.path, "a", newline="")
         self._writer = csv.writer(self._file)
         self.tensorboard = tf.summary.create_file_writer(os.path.join(results_dir, "tensorboard"))
         self._write_scalars = self._compile_scalar_writer()
-
-    def _read(self, resume_step):
-        if not os.path.exists(self.path):
-            return []
-        with open(self.path, newline="") as f:
-            rows = list(csv.reader(f))
-        if not rows or rows[0] != self.fields:
-            return []
-        return [row for row in rows[1:] if row and int(float(row[0])) <= resume_step]
 
     def add(self, step, metrics):
         """metrics: dict of floats for one step."""

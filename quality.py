@@ -13,11 +13,12 @@ import numpy as np
 import tensorflow as tf
 
 import metrics
+from monitoring import restart_csv
 
 
 class QualityTracker:
     def __init__(self, real_uint8, num_images, seed, results_dir, fid=False,
-                 inception_weights=None, resume_step=0, log=print):
+                 inception_weights=None, log=print):
         draw = np.random.RandomState([seed, 7])
         n = min(num_images, len(real_uint8))
         self.real = np.asarray(real_uint8[np.sort(draw.choice(len(real_uint8), n,
@@ -40,20 +41,11 @@ class QualityTracker:
                 self.feature_model = None
         self.metric = "fid" if self.feature_model is not None else "swd"
         self.path = os.path.join(results_dir, "metrics.csv")
-        self._start_csv(resume_step)
 
-    def _start_csv(self, resume_step):
-        fields = ["step", "swd", "fid"]
-        kept = []
-        if os.path.exists(self.path):
-            with open(self.path, newline="") as f:
-                rows = list(csv.reader(f))
-            if rows and rows[0] == fields:
-                kept = [r for r in rows[1:] if r and int(r[0]) <= resume_step]
-        with open(self.path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(fields)
-            writer.writerows(kept)
+    def start_log(self, resume_step):
+        """Begin metrics.csv for a run at `resume_step` (after the checkpoint is restored):
+        scores of the steps up to it are kept, later ones dropped."""
+        restart_csv(self.path, ["step", "swd", "fid"], resume_step)
 
     def latents(self, latent_dim, resolution):
         """The evaluation's fixed z (n, latent_dim) and noise images (n, R, R, 1)."""

@@ -280,6 +280,8 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
             raise UserError(f"checkpoint {manager.latest_checkpoint} does not fit the model "
                             f"these settings build ({str(err).splitlines()[0]})") from None
     start = step = int(step_var.numpy())
+    if tracker:
+        tracker.start_log(step)
 
     log(f"run '{run}': {cfg['model']} {res}px, batch {cfg['batch_size']}, "
         f"{cfg['steps']} iterations, {replicas} device(s)"

@@ -233,6 +233,15 @@ def test_quality_scores_during_training_keep_the_best_generator(tmp_path, tiny_i
     assert best == pytest.approx(rows["swd"].min())
 
 
+def test_resumed_run_keeps_its_earlier_quality_scores(tmp_path, tiny_images):
+    models, results = tmp_path / "models", tmp_path / "results"
+    for steps in (4, 6):
+        run, cfg = make_config(models, tiny_images, steps=steps, eval_every=2, eval_images=8)
+        train.train(cfg, run, str(models), str(results), log=quiet, handle_signals=False)
+    rows = np.genfromtxt(results / run / "metrics.csv", delimiter=",", names=True)
+    np.testing.assert_array_equal(rows["step"], [2, 4, 6])
+
+
 def test_ema_generator_is_the_average_that_gets_exported(tmp_path, tiny_images):
     import keras
     result = run_training(tmp_path, tiny_images, model="sl-stylegan", steps=3, ema=0.5,
