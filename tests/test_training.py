@@ -130,10 +130,13 @@ def test_rerun_past_the_target_does_nothing(tmp_path, tiny_images):
 def test_resume_with_other_model_or_resolution_is_refused(tmp_path, tiny_images):
     result = run_training(tmp_path, tiny_images, steps=2, run="myrun")
     before = checkpoint_values(result)
+    # through train.py's command line, as a user would rerun it
+    rerun = ["--data", str(tiny_images), "--run", "myrun", "--steps", "4",
+             "--models-dir", str(tmp_path / "models"), "--results-dir", str(tmp_path / "results")]
     with pytest.raises(UserError, match=r"--model was 'dcgan', now 'sl-stylegan'"):
-        make_config(tmp_path / "models", tiny_images, model="sl-stylegan", run="myrun")
+        train.main(rerun + ["--model", "sl-stylegan"])
     with pytest.raises(UserError, match=r"--resolution was 16, now 32.*--run NEW_NAME"):
-        make_config(tmp_path / "models", tiny_images, resolution=32, run="myrun")
+        train.main(rerun + ["--model", "dcgan", "--resolution", "32"])
     after = checkpoint_values(result)
     assert all(np.array_equal(before[k], after[k]) for k in before)
 
