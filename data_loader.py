@@ -392,7 +392,7 @@ def _check_resolution_and_crop(resolution, crop):
 
 
 def _load(source, resolution, crop="resize", cache_dir=None, log=print, workers=None):
-    """load_images, also returning (skipped paths, cache file or None)."""
+    """load_images, also returning the skipped files: (images, skipped)."""
     _check_resolution_and_crop(resolution, crop)
     resolution = int(resolution)
     paths = list(source.paths)
@@ -413,7 +413,7 @@ def _load(source, resolution, crop="resize", cache_dir=None, log=print, workers=
                 log(f"loaded {len(images)} cached {resolution}x{resolution} images "
                     f"from {cache_file}")
                 _report_skipped(skipped, log)
-                return images, skipped, cache_file
+                return images, skipped
             except (OSError, ValueError, KeyError) as err:
                 log(f"ignoring unreadable cache file {cache_file} ({err})")
 
@@ -454,7 +454,7 @@ def _load(source, resolution, crop="resize", cache_dir=None, log=print, workers=
         os.replace(meta_file + f".tmp-{os.getpid()}", meta_file)
         log(f"cached decoded images in {cache_file}")
         images = np.load(cache_file, mmap_mode="r")   # pages from disk; frees the copy
-    return images, skipped, cache_file
+    return images, skipped
 
 
 def _report_skipped(skipped, log):
@@ -479,7 +479,7 @@ def load_data(data, labels=None, class_name=None, resolution=64, crop="resize",
     """find_images + load_images. Returns (images uint8 (N, R, R, 3), description dict)."""
     source = find_images(data, labels, class_name)
     log(f"data: {source.describe()}")
-    images, skipped, cache_file = _load(source, resolution, crop, cache_dir, log)
+    images, skipped = _load(source, resolution, crop, cache_dir, log)
     description = {
         "path": os.path.abspath(os.fspath(data)),
         "labels": source.labels,

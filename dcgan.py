@@ -26,8 +26,6 @@ from model_summary import summary_cli
 
 VALUE_RANGE = (-1.0, 1.0)  # tanh output: images live in [-1, 1]
 DEFAULT_RESOLUTION = 64
-MIN_RESOLUTION = 16
-MAX_RESOLUTION = 256
 ALLOWED_RESOLUTIONS = (16, 32, 64, 128, 256)
 MAX_FILTER_MULTIPLIER = 8  # channels are capped at 8 x base_filters (512 for base 64)
 

@@ -58,7 +58,7 @@ def r1_from_gradients(grads, weight=R1_WEIGHT):
     return weight * tf.reduce_mean(per_image)
 
 
-def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT, training=True):
+def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT):
     """Run D on real images and return (logits (B, 1), R1 penalty).
 
     The gradient is taken with a nested tape, so a surrounding GradientTape can
@@ -68,7 +68,7 @@ def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT, training
     """
     with tf.GradientTape() as tape:
         tape.watch(real_images)
-        logits = discriminator(real_images, training=training)
+        logits = discriminator(real_images, training=True)
         total = tf.reduce_sum(tf.cast(logits, tf.float32))
     grads = tape.gradient(total, real_images)
     return logits, r1_from_gradients(grads, weight)

@@ -140,8 +140,12 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
 
 def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                     global_batch, latent_dim, strategy=None, jit_compile=False,
-                    augment_policy=(), value_range=(-1.0, 1.0), ema_update=None, **_):
+                    augment_policy=(), value_range=(-1.0, 1.0), ema_update=None,
+                    resolution=None):
     """Train step of DCGAN: binary cross-entropy, non-saturating G loss.
+
+    resolution is accepted for the factories' common call and not needed: G draws no noise
+    images, only z.
 
     As in the PyTorch DCGAN the source project follows, one batch of fakes serves both
     updates: D sees it detached, then G is scored by the freshly updated D on it.
