@@ -26,9 +26,9 @@ import numbers
 import keras
 from keras import ops
 
-import errors
-from errors import UserError, run_cli
-from model_summary import summary_cli
+from skingan import errors
+from skingan.errors import UserError, run_cli
+from skingan.model_summary import summary_cli
 
 VALUE_RANGE = (0.0, 1.0)  # sigmoid output: images live in [0, 1]
 DEFAULT_RESOLUTION = 256

@@ -56,7 +56,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from errors import UserError
+from skingan.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 CROP_MODES = ("resize", "center")

@@ -20,9 +20,9 @@ CLI: ``python dcgan.py --summary 64`` prints one line each for G and D.
 import keras
 import tensorflow as tf
 
-import errors
-from errors import run_cli
-from model_summary import summary_cli
+from skingan import errors
+from skingan.errors import run_cli
+from skingan.model_summary import summary_cli
 
 VALUE_RANGE = (-1.0, 1.0)  # tanh output: images live in [-1, 1]
 DEFAULT_RESOLUTION = 64

@@ -18,7 +18,7 @@ import os
 ROOT = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from errors import UserError, run_cli  # noqa: E402
+from skingan.errors import UserError, run_cli  # noqa: E402
 
 FEATURE_NETS = ("inception", "random-small")
 
@@ -179,7 +179,7 @@ def main(argv=None):
     else:
         fakes = resize_uint8(fakes, resolution)
 
-    import metrics
+    from skingan import metrics
     feature_model = metrics.random_feature_net() if args.feature_net == "random-small" else None
     result = metrics.compute_all(reals, fakes, feature_model=feature_model,
                                  inception_weights=args.inception_weights, seed=args.seed,

@@ -16,7 +16,7 @@ import time
 ROOT = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from errors import UserError, run_cli  # noqa: E402
+from skingan.errors import UserError, run_cli  # noqa: E402
 
 W_AVG_SAMPLES = 10000  # latents averaged for the truncation trick's centre w_avg
 
@@ -107,7 +107,7 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None):
     truncation psi (SL-StyleGAN): w' = w_avg + psi * (w - w_avg) pulls styles towards the
     average, trading diversity for fidelity; psi = 1 is no truncation.
     """
-    from images import to_uint8
+    from skingan.images import to_uint8
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
     if truncation is not None and not bundle.uses_noise:
@@ -161,7 +161,7 @@ def main(argv=None):
 
     import numpy as np
 
-    from images import make_grid, save_png
+    from skingan.images import make_grid, save_png
     width = max(4, len(str(args.seed + args.n - 1)))
     done, first, started = 0, [], time.perf_counter()
     for seeds, batch in generate_images(bundle, args.n, args.seed, args.batch_size,

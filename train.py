@@ -21,7 +21,7 @@ import time
 ROOT = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from errors import UserError, run_cli  # noqa: E402
+from skingan.errors import UserError, run_cli  # noqa: E402
 
 # Settings every run has whatever its family; family defaults (families.py) add the rest.
 COMMON_DEFAULTS = dict(model="sl-stylegan", latent_dim=100, channel_scale=1.0, seed=0,
@@ -53,7 +53,7 @@ def resolve_config(explicit, models_dir):
     stored config and accepts changes only to how long and how it is run (steps,
     intervals, XLA, precision, devices).
     """
-    from families import get_family
+    from skingan.families import get_family
 
     explicit = dict(explicit)
     run = explicit.pop("run", None)
@@ -178,12 +178,12 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     import numpy as np
     import tensorflow as tf
 
-    import augment
+    from skingan import augment
     import data_loader
-    import images as image_io
-    import steps
-    from families import get_family
-    from monitoring import HealthMonitor, TrainingLog, first_non_finite
+    from skingan import images as image_io
+    from skingan import steps
+    from skingan.families import get_family
+    from skingan.monitoring import HealthMonitor, TrainingLog, first_non_finite
 
     family = get_family(cfg["model"])
     run_dir = os.path.join(models_dir, run)
@@ -199,7 +199,7 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     # ---- data: one class, decoded once, streamed as a pure function of (seed, step)
     data_path = cfg["data"]
     if cfg["demo"]:
-        from demo_data import ensure_demo_data
+        from skingan.demo_data import ensure_demo_data
         data_path = ensure_demo_data(os.path.join(ROOT, "Datasets", "demo"), log=log)
         log("no --data given: training on the built-in demo data (synthetic lesions), "
             "short preset")
@@ -257,7 +257,7 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
         if res < 16:
             raise UserError("--eval-every needs --resolution 16 or more (SWD's coarsest "
                             "level is 16 px)")
-        from quality import QualityTracker
+        from skingan.quality import QualityTracker
         tracker = QualityTracker(images, cfg["eval_images"], cfg["seed"], out_dir,
                                  fid=cfg["eval_fid"],
                                  inception_weights=cfg["inception_weights"], log=log)
@@ -540,7 +540,7 @@ def main(argv=None):
                 if v is not None and k not in ("models_dir", "results_dir", "cache_dir")}
     check_positive(explicit)
     if "augment" in explicit:
-        import augment
+        from skingan import augment
         augment.parse_policy(explicit["augment"])
     if not 0.0 <= explicit.get("ema", 0.0) < 1.0:
         raise UserError(f"--ema must be in [0, 1), got {explicit['ema']}")

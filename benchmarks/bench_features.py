@@ -1,7 +1,7 @@
 """Speed of evaluation: InceptionV3 feature extraction (images/s) and SWD time.
 
-    python benchmarks/bench_features.py                 # batch 32 and 64, SWD at 64 and 256 px
-    python benchmarks/bench_features.py --images 256 --swd-images 1000
+    python -m benchmarks.bench_features                 # batch 32 and 64, SWD at 64 and 256 px
+    python -m benchmarks.bench_features --images 256 --swd-images 1000
 
 The InceptionV3 is randomly initialised (weights=None): the same FLOPs as the ImageNet one,
 so the timing holds, and nothing is downloaded. Inputs are 64 px uint8 images, resized to
@@ -10,11 +10,9 @@ so the timing holds, and nothing is downloaded. Inputs are 64 px uint8 images, r
 import argparse
 import os
 import resource
-import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -22,7 +20,7 @@ def bench_features(num_images, batch_sizes):
     import keras
     import numpy as np
 
-    import metrics
+    from skingan import metrics
     model = keras.applications.InceptionV3(include_top=False, pooling="avg", weights=None,
                                            input_shape=(metrics.INCEPTION_SIZE,) * 2 + (3,))
     images = np.random.default_rng(0).integers(0, 256, (num_images, 64, 64, 3), dtype=np.uint8)
@@ -38,7 +36,7 @@ def bench_features(num_images, batch_sizes):
 def bench_swd(num_images, resolutions):
     import numpy as np
 
-    import metrics
+    from skingan import metrics
     rng = np.random.default_rng(0)
     for res in resolutions:
         real = rng.integers(0, 256, (num_images, res, res, 3), dtype=np.uint8)

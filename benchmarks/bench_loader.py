@@ -11,24 +11,22 @@ prints images/s for:
 (b) cached passes: the training stream ``make_dataset`` (float32 batches, random flips) from the
     decoded uint8 array, at 64 and 256 px, batch 16 (and 64), in memory and memory-mapped.
 
-Usage: python benchmarks/bench_loader.py [--n 300] [--steps 300]
+Usage: python -m benchmarks.bench_loader [--n 300] [--steps 300]
 """
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import data_loader  # noqa: E402
-from demo_data import render_lesion  # noqa: E402
+from skingan.demo_data import render_lesion  # noqa: E402
 
 
 def write_jpegs(folder, n, width=600, height=450):

@@ -1,9 +1,9 @@
 """Benchmark of training and generation speed: the real training loop, plain / XLA / bf16.
 
-    python benchmarks/bench_train.py                       # full run (~10-15 min on 2 CPU cores)
-    python benchmarks/bench_train.py --quick               # ~3 min, SMALLER resolutions, labelled
-    python benchmarks/bench_train.py --configs dcgan       # one family, all three variants
-    python benchmarks/bench_train.py --configs dcgan:plain --repeat 5
+    python -m benchmarks.bench_train                       # full run (~10-15 min on 2 CPU cores)
+    python -m benchmarks.bench_train --quick               # ~3 min, SMALLER resolutions, labelled
+    python -m benchmarks.bench_train --configs dcgan       # one family, all three variants
+    python -m benchmarks.bench_train --configs dcgan:plain --repeat 5
 
 For DCGAN (64 px, batch 64) and SL-StyleGAN (256 px, batch 16), the authors' full-size
 networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed precision
@@ -42,12 +42,10 @@ import platform
 import re
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 MATMUL_N = 4096
@@ -146,7 +144,7 @@ def make_cfg(model, variant, s, data_dir, models_dir):
 def bench_loop(model, variant, s, data_dir, models_dir, results_dir, verbose):
     """train.train (steady images/s, per-interval rates from its log) with its step calls
     timed: returns (result, rates, wall, calls), calls = [(start, end) of each step call]."""
-    import families
+    from skingan import families
     import train
     run, cfg = make_cfg(model, variant, s, data_dir, models_dir)
     lines = []
@@ -206,7 +204,7 @@ def build_train_step(model, cfg):
     import keras
     import tensorflow as tf
 
-    import families
+    from skingan import families
     import train
     if cfg.get("augment") or cfg.get("ema"):
         raise SystemExit("bench: the bare step models neither --augment nor --ema")
@@ -228,7 +226,7 @@ def build_train_step(model, cfg):
 def bench_bare(model, variant, s, data_dir, models_dir):
     """images/s of the same compiled step called bare_steps times on one pre-made batch."""
     import data_loader
-    import families
+    from skingan import families
     _, cfg = make_cfg(model, variant, s, data_dir, models_dir + "-bare")
     family = families.FAMILIES[model]
     images, _ = data_loader.load_data(cfg["data"], resolution=cfg["resolution"],
@@ -328,7 +326,7 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    from demo_data import write_demo_images
+    from skingan.demo_data import write_demo_images
 
     model_name, flags = cpu_model()
     isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]

@@ -1,9 +1,9 @@
 """Our DCGAN training step against the same DCGAN in PyTorch, interleaved on one machine.
 
     pip install torch==2.13.0                      # benchmark only; not a project dependency
-    python benchmarks/bench_vs_pytorch.py          # ~5 min on 2 CPU cores
-    python benchmarks/bench_vs_pytorch.py --rounds 10 --steps 4
-    python benchmarks/bench_vs_pytorch.py --keras-batchnorm   # also time Keras' own BN
+    python -m benchmarks.bench_vs_pytorch          # ~5 min on 2 CPU cores
+    python -m benchmarks.bench_vs_pytorch --rounds 10 --steps 4
+    python -m benchmarks.bench_vs_pytorch --keras-batchnorm   # also time Keras' own BN
 
 Why: the issue's speed target is relative to PyTorch (the DCGAN loop at >= 1.2x a PyTorch
 DCGAN's images/s), and this machine's speed drifts 2-3x within minutes, more than the
@@ -44,14 +44,13 @@ NAMES = {"tensorflow": "TensorFlow", "pytorch": "PyTorch",
 # ----------------------------------------------------------------------------- workers
 
 def tensorflow_worker(resolution, batch, keras_batchnorm=False):
-    sys.path.insert(0, ROOT)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import numpy as np
 
     import data_loader
     import dcgan
-    import families
+    from skingan import families
     import train
     from bench_train import build_train_step
     if keras_batchnorm:  # same arguments, Keras' element-wise layer instead of the fused one
@@ -148,9 +147,9 @@ class Worker:
     def __init__(self, framework, args):
         self.framework = framework
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--worker", framework,
+            [sys.executable, "-m", "benchmarks.bench_vs_pytorch", "--worker", framework,
              "--batch", str(args.batch)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         self._expect("ready")
 
     def _expect(self, word):

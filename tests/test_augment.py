@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import augment
-from errors import UserError
+from skingan import augment
+from skingan.errors import UserError
 
 
 def images(b=2, size=16):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import data_loader as dl
-from errors import UserError
+from skingan.errors import UserError
 
 ISIC_HEADER = "image,MEL,NV,BCC,AKIEC,BKL,DF,VASC"
 ISIC_CLASSES = ISIC_HEADER.split(",")[1:]
@@ -309,7 +309,7 @@ def test_crop_center_versus_resize(tmp_path):
 
 def test_jpeg_decode_matches_full_decode(tmp_path):
     """Draft-mode decoding must give about the same image as a full decode + resize."""
-    from demo_data import render_lesion
+    from skingan.demo_data import render_lesion
     lesion = render_lesion(np.random.default_rng(1), 450, 600)                # 600 x 450
     Image.fromarray(lesion).save(tmp_path / "x.jpg", quality=90)
     for crop in ("resize", "center"):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import dcgan
-from errors import UserError, run_cli
-from model_summary import count_flops, count_params, summary_line
+from skingan.errors import UserError, run_cli
+from skingan.model_summary import count_flops, count_params, summary_line
 
 
 

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 import data_loader
-import demo_data
-from errors import UserError
+from skingan import demo_data
+from skingan.errors import UserError
 
 
 def quiet(*args, **kwargs):

@@ -6,7 +6,7 @@ import pytest
 import dcgan
 import generate
 import SL_StyleGAN
-from errors import UserError
+from skingan.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import losses
+from skingan import losses
 
 REAL = np.array([[1.0], [0.0], [2.0]], np.float32)
 FAKE = np.array([[-1.0], [1.0], [0.5]], np.float32)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-import metrics
+from skingan import metrics
 
 
 def shape_images(n, size=32, seed=0):

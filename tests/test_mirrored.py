@@ -17,7 +17,8 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 tf.config.experimental.enable_op_determinism()
 import keras
-import families, train
+from skingan import families
+import train
 
 data, out = sys.argv[1], sys.argv[2]
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

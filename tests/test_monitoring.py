@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from monitoring import HealthMonitor, TrainingLog, first_non_finite
+from skingan.monitoring import HealthMonitor, TrainingLog, first_non_finite
 
 
 def metrics(acc_real, acc_fake):

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import SL_StyleGAN as sl
-from errors import UserError, run_cli
-from model_summary import count_flops, count_params, summary_line
+from skingan.errors import UserError, run_cli
+from skingan.model_summary import count_flops, count_params, summary_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import families
+from skingan import families
 import train
-from errors import UserError
+from skingan.errors import UserError
 
 tf.config.experimental.enable_op_determinism()
 

@@ -4,7 +4,7 @@ know nothing about it."""
 import dataclasses
 import importlib
 
-import steps
+from skingan import steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +67,7 @@ FAMILIES = {
 
 
 def get_family(name):
-    from errors import UserError
+    from skingan.errors import UserError
     if name not in FAMILIES:
         raise UserError(f"unknown model '{name}'; choose one of {', '.join(FAMILIES)}")
     return FAMILIES[name]

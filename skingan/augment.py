@@ -26,7 +26,7 @@ def parse_policy(text):
     names = tuple(p.strip() for p in text.split(",") if p.strip())
     unknown = [p for p in names if p not in POLICIES]
     if unknown:
-        from errors import UserError
+        from skingan.errors import UserError
         raise UserError(f"unknown augmentation {', '.join(unknown)}; choose from "
                         f"{', '.join(POLICIES)}")
     return names

@@ -18,7 +18,7 @@ Conventions, stated once for the whole project:
 """
 import tensorflow as tf
 
-from tfgan_compat import tfgan_losses
+from skingan.tfgan_compat import tfgan_losses
 
 R1_WEIGHT = 5.0  # Qin et al.: gradient penalty weight 5 on real images
 

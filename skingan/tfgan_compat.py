@@ -7,7 +7,7 @@ need do not depend on either, so we register the parent packages as empty
 namespace modules (their ``__init__`` never runs) and import the submodules
 directly:
 
-    from tfgan_compat import tfgan_losses, tfgan_eval
+    from skingan.tfgan_compat import tfgan_losses, tfgan_eval
     tfgan_losses.least_squares_discriminator_loss(...)
     tfgan_eval.frechet_classifier_distance_from_activations(...)
 

@@ -13,8 +13,8 @@ the optimizer sums gradients over replicas, which then equals the global-batch m
 """
 import tensorflow as tf
 
-import augment
-import losses
+from skingan import augment
+from skingan import losses
 
 
 def _replica_slice(tensor, local_batch):

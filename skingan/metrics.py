@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from errors import UserError
+from skingan.errors import UserError
 
 INCEPTION_SIZE = 299                     # InceptionV3's input side, pixels
 INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -190,7 +190,7 @@ def fid_from_features(a, b):
     ``frechet_classifier_distance_from_activations`` (its matrix root uses an SVD). Biased
     upwards for small N: compare FIDs computed on equal numbers of images.
     """
-    from tfgan_compat import tfgan_eval
+    from skingan.tfgan_compat import tfgan_eval
 
     a, b = _check_features(a, b, 2, "FID")
     return float(tfgan_eval.frechet_classifier_distance_from_activations(
@@ -212,7 +212,7 @@ def kid_from_features(a, b, num_subsets=10, max_subset_size=1000, seed=0):
     with ``seed``, as tensorflow-gan's blocking assumes random order.
     """
     import tensorflow as tf
-    from tfgan_compat import tfgan_eval
+    from skingan.tfgan_compat import tfgan_eval
 
     a, b = _check_features(a, b, 4, "KID")
     rng = np.random.default_rng(seed)
@@ -302,7 +302,7 @@ def _pyramid_descriptors(images, num_levels, rng):
     through in chunks so memory stays bounded whatever N is.
     """
     import tensorflow as tf
-    from tfgan_compat import tfgan_eval
+    from skingan.tfgan_compat import tfgan_eval
 
     half = SWD_PATCH_SIZE // 2
     per_level = [[] for _ in range(num_levels)]

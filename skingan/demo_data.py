@@ -24,7 +24,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from errors import UserError, run_cli
+from skingan.errors import UserError, run_cli
 
 MARKER = ".demo_complete.json"   # written last; its presence (with matching settings) = complete
 GENERATOR_VERSION = 1            # bump when the drawing changes, so old sets are redrawn

@@ -12,8 +12,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-import metrics
-from monitoring import restart_csv
+from skingan import metrics
+from skingan.monitoring import restart_csv
 
 
 class QualityTracker:
