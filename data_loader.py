@@ -60,7 +60,7 @@ from skingan.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 CROP_MODES = ("resize", "center")
-CACHE_VERSION = 1          # bump when decoding changes, so old cache files are not reused
+CACHE_VERSION = 2          # bump when decoding changes, so old cache files are not reused
 SHOW_FIRST = 3             # how many example paths/ids an error or report names
 
 
@@ -348,7 +348,7 @@ def decode_image(path, resolution, crop="resize"):
     """
     with Image.open(path) as img:
         if img.format == "JPEG":
-            # Smallest draft whose centred square (crop) or whole image (resize) is >= 2R.
+            # Smallest draft whose shorter side (center) or both sides (resize) stay >= 2R.
             w, h = img.size
             short = min(w, h) if crop == "center" else None
             need = (2 * resolution * w // short, 2 * resolution * h // short) if short \
@@ -357,12 +357,26 @@ def decode_image(path, resolution, crop="resize"):
         img.load()
         img = _to_rgb(img)
         if crop == "center":
-            w, h = img.size
-            side = min(w, h)
-            left, top = (w - side) // 2, (h - side) // 2
-            img = img.crop((left, top, left + side, top + side))
+            return np.asarray(_resize_short_side_center_crop(img, resolution), dtype=np.uint8)
         img = img.resize((resolution, resolution), Image.Resampling.LANCZOS)
         return np.asarray(img, dtype=np.uint8)
+
+
+def _resize_short_side_center_crop(img, resolution):
+    """torchvision's Resize(R) then CenterCrop(R) on a PIL image, as the DCGAN authors load
+    their data: the shorter side becomes R (the longer int(R * long / short)), bilinear
+    (antialiased when shrinking), then the centred R x R square, its offset rounded as
+    int(round((side - R) / 2))."""
+    w, h = img.size
+    if w <= h:
+        size = (resolution, int(resolution * h / w))
+    else:
+        size = (int(resolution * w / h), resolution)
+    if size != img.size:
+        img = img.resize(size, Image.Resampling.BILINEAR)
+    left = int(round((size[0] - resolution) / 2.0))
+    top = int(round((size[1] - resolution) / 2.0))
+    return img.crop((left, top, left + resolution, top + resolution))
 
 
 def _decode_or_none(path, resolution, crop):
@@ -474,12 +488,55 @@ def load_images(source, resolution, crop="resize", cache_dir=None, log=print, wo
     return _load(source, resolution, crop, cache_dir, log, workers)[0]
 
 
+def image_id(path):
+    """An image's identifier: its file stem (ISIC_0024306), as the label CSVs name images."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def read_exclusions(path):
+    """The image ids a CSV excludes from GAN training: with a ``fold`` column (a
+    ``split.csv`` as classify.py writes it) every image whose fold is not ``train``, else
+    every image in its ``image`` column."""
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(path):
+        raise DataError(f"exclusion CSV not found: {path}")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        fields = [name.strip().lower() for name in reader.fieldnames or []]
+        if "image" not in fields:
+            raise DataError(f"{path} has no 'image' column (header: "
+                            f"{','.join(reader.fieldnames or [])})")
+        rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+                for row in reader]
+    if "fold" in fields:
+        return {r["image"] for r in rows if r["fold"].lower() != "train"}
+    return {r["image"] for r in rows}
+
+
+def exclude_images(source, excluded):
+    """``source`` without the images whose ids are in ``excluded``: (source, count removed)."""
+    kept = [p for p in source.paths if image_id(p) not in excluded]
+    if not kept:
+        raise DataError(f"every image of {source.root} is excluded; nothing left to train on")
+    return dataclasses.replace(source, paths=kept), len(source.paths) - len(kept)
+
+
 def load_data(data, labels=None, class_name=None, resolution=64, crop="resize",
-              cache_dir=None, log=print):
-    """find_images + load_images. Returns (images uint8 (N, R, R, 3), description dict)."""
+              cache_dir=None, log=print, exclude=None):
+    """find_images + load_images. Returns (images uint8 (N, R, R, 3), description dict).
+
+    exclude: a CSV of images to leave out (see ``read_exclusions``), e.g. a classifier's
+    validation and test folds. The description's ``image_ids`` lists the ids of the images
+    loaded, in the order of ``images``.
+    """
     source = find_images(data, labels, class_name)
-    log(f"data: {source.describe()}")
+    excluded = 0
+    if exclude is not None:
+        source, excluded = exclude_images(source, read_exclusions(exclude))
+    log(f"data: {source.describe()}" + (f"; {excluded} excluded by {exclude}"
+                                        if exclude is not None else ""))
     images, skipped = _load(source, resolution, crop, cache_dir, log)
+    unreadable = {p for p, _ in skipped}
     description = {
         "path": os.path.abspath(os.fspath(data)),
         "labels": source.labels,
@@ -489,6 +546,8 @@ def load_data(data, labels=None, class_name=None, resolution=64, crop="resize",
         "num_skipped": len(skipped),
         "resolution": int(resolution),
         "crop": crop,
+        "num_excluded": excluded,
+        "image_ids": [image_id(p) for p in source.paths if p not in unreadable],
     }
     log(f"using {len(images)} images at {resolution}x{resolution}"
         + (f" ({len(skipped)} skipped)" if skipped else ""))
@@ -543,6 +602,22 @@ def batch_indices(step, batch_size, n, seed):
     return index, i
 
 
+def iterations_per_epoch(n, batch_size):
+    """Batches in one epoch when the last, partial batch is kept: ceil(n / batch_size)."""
+    return -(-int(n) // int(batch_size))
+
+
+def epoch_batch_indices(step, batch_size, n, seed):
+    """Like batch_indices, but epochs never share a batch: step s is batch b = s mod K of
+    epoch e = s div K, K = ceil(N / B), holding positions b*B .. min((b+1)*B, N) - 1 of
+    that epoch's permutation, so the epoch's last batch is partial (N mod B images) as with
+    a PyTorch DataLoader without drop_last. Global indices e*N + position stay unique."""
+    per_epoch = iterations_per_epoch(n, batch_size)
+    epoch, b = divmod(int(step), per_epoch)
+    position = np.arange(b * batch_size, min((b + 1) * batch_size, n), dtype=np.int64)
+    return _epoch_permutation(seed, epoch, n)[position], np.int64(epoch) * n + position
+
+
 def augment_flags(global_index, seed):
     """Per-sample augmentation bits from hash(seed, i): (hflip, vflip, quarter turns 0..3)."""
     bits = _hash(_AUGMENT, seed, global_index)
@@ -559,16 +634,19 @@ def _pixels(images):
     return images.view(np.dtype((np.void, 3))).reshape(images.shape[:-1])
 
 
-def make_batch(images, step, batch_size, seed=0, hflip=True, vflip=False, rot90=False):
+def make_batch(images, step, batch_size, seed=0, hflip=True, vflip=False, rot90=False,
+               partial_batches=False):
     """The uint8 batch (B, R, R, 3) for ``step``, in numpy. ``make_dataset`` streams exactly
     these, converted to float. Augmentations, applied in this order to sample j: mirror
-    left-right, mirror up-down, rotate by 90 degrees x turns (counter-clockwise)."""
-    index, i = batch_indices(step, batch_size, len(images), seed)
+    left-right, mirror up-down, rotate by 90 degrees x turns (counter-clockwise).
+    partial_batches: epoch by epoch, the last batch partial (epoch_batch_indices)."""
+    indices = epoch_batch_indices if partial_batches else batch_indices
+    index, i = indices(step, batch_size, len(images), seed)
     do_h, do_v, turns = augment_flags(i, seed)
     src = _pixels(images)                                   # (N, R, R) pixel items
-    batch = np.empty((batch_size,) + images.shape[1:], np.uint8)
+    batch = np.empty((len(index),) + images.shape[1:], np.uint8)
     dst = _pixels(batch)                                    # (B, R, R) view of batch
-    for j in range(batch_size):
+    for j in range(len(index)):
         img = src[index[j]]                                 # (R, R) view, nothing copied yet
         if hflip and do_h[j]:
             img = img[:, ::-1]                              # mirror left-right (W axis)
@@ -581,7 +659,7 @@ def make_batch(images, step, batch_size, seed=0, hflip=True, vflip=False, rot90=
 
 
 def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True, vflip=False,
-                 rot90=False, start_step=0):
+                 rot90=False, start_step=0, partial_batches=False):
     """Infinite tf.data stream of float32 batches (batch_size, R, R, 3) in ``value_range``.
 
     images: uint8 array (N, R, R, 3), in memory or memory-mapped. value_range: (0, 1) for a
@@ -593,6 +671,10 @@ def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True,
     continues the exact stream. Every batch is full (batches straddle epochs), so no
     remainder is ever dropped. Works with ``strategy.experimental_distribute_dataset``
     (the batch size is static, so the global batch is split across replicas).
+
+    partial_batches=True is the DCGAN authors' epoch loop instead: each epoch's images in
+    a fresh order, the last batch of an epoch partial, never straddling (see
+    epoch_batch_indices); the batch dimension is then None.
     """
     import tensorflow as tf    # imported here so the finding/decoding half needs no TensorFlow
 
@@ -614,10 +696,11 @@ def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True,
     if int(start_step) < 0:
         raise DataError(f"start_step must be >= 0, got {start_step}")
     batch_size, seed = int(batch_size), int(seed)
-    shape = (batch_size,) + images.shape[1:]
+    shape = (None if partial_batches else batch_size,) + images.shape[1:]
 
     def numpy_batch(step):
-        return make_batch(images, int(step), batch_size, seed, hflip, vflip, rot90)
+        return make_batch(images, int(step), batch_size, seed, hflip, vflip, rot90,
+                          partial_batches)
 
     def to_float(step):
         # numpy_function keeps the (possibly multi-GB) array out of the graph: no 2 GB

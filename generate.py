@@ -1,35 +1,44 @@
 """Synthesise images in bulk from a trained run or an exported generator.
 
     python generate.py --run sl-stylegan-df-256px --n 500 --out Results/df_synthetic
+    python generate.py --run dcgan-akiec-64px --step 1450 --n 500   # a kept checkpoint
     python generate.py --run SavedModels/dcgan-akiec-64px/generator.keras --n 64 --grid
     python generate.py --run sl-stylegan-df-256px --n 500 --truncation 0.7
 
 Image i is drawn from its own seed (--seed + i) and written as seed0042.png, so the same
-seed always gives the same file, whatever --n or --batch-size.
+seed always gives the same file, whatever --n or --batch-size. The family (and so the
+generator's inputs and pixel range) is read from the run's config.json.
 """
 import argparse
 import dataclasses
-import json
 import os
+import shutil
 import time
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from skingan import cli  # noqa: E402
 from skingan.errors import UserError, run_cli  # noqa: E402
 
 W_AVG_SAMPLES = 10000  # latents averaged for the truncation trick's centre w_avg
+ISIC_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")  # the CSV's column order
 
 
 @dataclasses.dataclass
 class GeneratorBundle:
-    model: object            # keras.Model: z -> image, or [z, noise] -> image
+    model: object            # keras.Model: the family's inputs -> image
+    family: object           # skingan.families.Family
     value_range: tuple       # pixel range of the model's output
-    uses_noise: bool         # SL-StyleGAN's extra noise-image input
     resolution: int
     latent_dim: int
-    source: str              # the .keras file it came from
+    source: str              # the .keras file or checkpoint it came from
+    run_dir: str = None      # the run folder, when it came from one
     _w_avg: object = None
+
+    @property
+    def uses_noise(self):
+        return self.family.noise_input
 
     def w_avg(self):
         """Mean style vector over W_AVG_SAMPLES latents (SL-StyleGAN), computed once."""
@@ -43,74 +52,116 @@ class GeneratorBundle:
         return self._w_avg
 
 
-def resolve_model_path(spec, models_dir):
-    """A run name, a run folder or a .keras file -> the .keras file to load."""
-    if spec.endswith(".keras"):
-        if not os.path.isfile(spec):
-            raise UserError(f"generator file not found: {spec}")
-        return spec
-    run_dir = spec if os.path.isdir(spec) else os.path.join(models_dir, spec)
-    if not os.path.isdir(run_dir):
-        runs = sorted(d for d in os.listdir(models_dir)
-                      if os.path.isfile(os.path.join(models_dir, d, "config.json"))) \
-            if os.path.isdir(models_dir) else []
-        known = f"; runs in {models_dir}: {', '.join(runs)}" if runs else \
-            f"; {models_dir} holds no runs yet"
-        raise UserError(f"no run '{spec}'{known}")
-    path = os.path.join(run_dir, "generator.keras")
-    if not os.path.isfile(path):
-        raise UserError(f"run '{spec}' has no saved generator yet: it has not reached its "
-                        "first checkpoint (train it further with train.py)")
-    return path
+def find_run_dir(spec, models_dir):
+    """A run name, a run folder, or a run's Results folder -> its folder in models_dir."""
+    from skingan.runs import CONFIG
+    for candidate in (spec, os.path.join(models_dir, spec),
+                      os.path.join(models_dir, os.path.basename(os.path.normpath(spec)))):
+        if os.path.isfile(os.path.join(candidate, CONFIG)):
+            return candidate
+    runs = sorted(d for d in os.listdir(models_dir)
+                  if os.path.isfile(os.path.join(models_dir, d, CONFIG))) \
+        if os.path.isdir(models_dir) else []
+    known = f"; runs in {models_dir}: {', '.join(runs)}" if runs else \
+        f"; {models_dir} holds no runs yet"
+    raise UserError(f"no run '{spec}' (runs live in {models_dir}){known}")
 
 
-def load_generator(spec, models_dir=os.path.join(ROOT, "SavedModels")):
-    """Load a generator from a run name, run folder or .keras path into a GeneratorBundle."""
+def _load_keras(path):
     import keras
 
-    import dcgan  # also registers the custom layers for deserialisation
-    import SL_StyleGAN
-
-    path = resolve_model_path(spec, models_dir)
+    import dcgan  # noqa: F401  (registers the custom layers for deserialisation)
+    import SL_StyleGAN  # noqa: F401
+    if not os.path.isfile(path):
+        raise UserError(f"generator file not found: {path}")
     try:
-        model = keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=False)
     except Exception as err:  # a truncated or foreign file: say so in one line
-        raise UserError(f"cannot load generator {path}: {str(err).splitlines()[0]}") from None
-    uses_noise = len(model.inputs) == 2
-    config_path = os.path.join(os.path.dirname(path), "config.json")
-    if os.path.isfile(config_path):
-        with open(config_path) as f:
-            value_range = tuple(json.load(f)["value_range"])
-    else:  # a bare export: SL-StyleGAN (sigmoid) has the noise input, DCGAN (tanh) not
-        value_range = SL_StyleGAN.VALUE_RANGE if uses_noise else dcgan.VALUE_RANGE
-    return GeneratorBundle(model=model, value_range=value_range, uses_noise=uses_noise,
+        raise UserError(f"cannot load generator {path}: the file is damaged or not a Keras "
+                        f"model ({str(err).splitlines()[0]})") from None
+
+
+def _from_checkpoint(run_dir, settings, step):
+    """The generator (the EMA one with --ema) as it was at kept checkpoint `step`."""
+    import tensorflow as tf
+
+    from skingan.components import build_components
+    from skingan.runs import RunFolder
+    kept = RunFolder(os.path.dirname(run_dir), "", os.path.basename(run_dir)).checkpoint_steps()
+    if step not in kept:
+        raise UserError(f"run {run_dir} has no checkpoint at step {step}; kept: "
+                        f"{', '.join(map(str, kept)) or 'none'} (train with "
+                        "--keep-checkpoints all to keep every one)")
+    parts = build_components(dict(settings, devices="one", xla=False, mixed_precision=False),
+                             tf.distribute.get_strategy(), compile_step=False)
+    checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
+    try:
+        checkpoint.restore(kept[step]).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as err:
+        raise UserError(f"cannot restore checkpoint {kept[step]}: "
+                        f"{str(err).splitlines()[0]}") from None
+    return parts.shown, kept[step]
+
+
+def load_generator(spec, models_dir=os.path.join(ROOT, "SavedModels"), step=None):
+    """A GeneratorBundle from a run (name, run folder or Results folder; its exported
+    generator.keras, or the checkpoint at `step`) or a bare .keras file."""
+    from skingan.config import LEGACY
+    from skingan.families import get_family
+    from skingan.runs import read_config
+    if spec.endswith(".keras"):
+        if step is not None:
+            raise UserError("--step needs a run, not a .keras file")
+        run_dir = os.path.dirname(os.path.abspath(spec))
+        doc = read_config(run_dir) if os.path.isfile(os.path.join(run_dir, "config.json")) \
+            else None
+        model, source = _load_keras(spec), spec
+    else:
+        run_dir = find_run_dir(spec, models_dir)
+        doc = read_config(run_dir)
+        if step is not None:
+            model, source = _from_checkpoint(run_dir, dict(LEGACY, **doc["settings"]), step)
+        else:
+            source = os.path.join(run_dir, "generator.keras")
+            if not os.path.isfile(source):
+                raise UserError(f"run '{spec}' has no exported generator yet: it has not "
+                                "reached its first checkpoint (train it further with train.py)")
+            model = _load_keras(source)
+    if doc is not None:
+        family = get_family(doc["settings"]["model"])
+    else:  # a bare export: only SL-StyleGAN's generator has the noise-image input
+        family = get_family("sl-stylegan" if len(model.inputs) == 2 else "dcgan")
+        run_dir = None
+    return GeneratorBundle(model=model, family=family, value_range=family.value_range,
                            resolution=int(model.outputs[0].shape[1]),
-                           latent_dim=int(model.inputs[0].shape[-1]), source=path)
+                           latent_dim=int(model.inputs[0].shape[-1]), source=source,
+                           run_dir=run_dir)
 
 
 def latent_inputs(bundle, seeds):
-    """Each image's z (and noise image) drawn from its own seed: (b, latent), (b, R, R, 1)."""
+    """Each image's generator inputs drawn from its own seed, stacked over `seeds`."""
     import numpy as np
-    zs, noises = [], []
-    for seed in seeds:
-        draw = np.random.RandomState(seed)
-        zs.append(draw.standard_normal(bundle.latent_dim))
-        if bundle.uses_noise:
-            noises.append(draw.standard_normal((bundle.resolution, bundle.resolution, 1)))
-    z = np.asarray(zs, "float32")
-    return z, (np.asarray(noises, "float32") if bundle.uses_noise else None)
+
+    from skingan.families import numpy_normal
+    per_seed = [bundle.family.draw_inputs(numpy_normal(s), 1, bundle.latent_dim,
+                                          bundle.resolution) for s in seeds]
+    if isinstance(per_seed[0], list):
+        return [np.concatenate(parts) for parts in zip(*per_seed)]
+    return np.concatenate(per_seed)
 
 
-def generate_images(bundle, n, seed=0, batch_size=64, truncation=None):
+def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize="none"):
     """Yield (seeds, uint8 images (b, R, R, 3)) batches for seeds seed .. seed + n - 1.
 
     truncation psi (SL-StyleGAN): w' = w_avg + psi * (w - w_avg) pulls styles towards the
     average, trading diversity for fidelity; psi = 1 is no truncation.
+    normalize: 'none' maps the model's pixel range linearly to 0-255; 'minmax' stretches
+    each image to its own full range, as both source projects export.
     """
-    from skingan.images import to_uint8
+    from skingan.images import minmax_to_uint8, to_uint8
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
-    if truncation is not None and not bundle.uses_noise:
+    if truncation is not None and not bundle.family.style_based:
         raise UserError("--truncation needs a style-based generator (sl-stylegan); "
                         "DCGAN has no mapping network")
     import tensorflow as tf
@@ -122,65 +173,105 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None):
     forward = tf.function(lambda inputs: bundle.model(inputs, training=False))
     for start in range(seed, seed + n, batch_size):
         seeds = list(range(start, min(start + batch_size, seed + n)))
-        z, noise = latent_inputs(bundle, seeds)
+        inputs = latent_inputs(bundle, seeds)
         if truncation is not None:
+            z, noise = inputs
             w = mapping(z, training=False).numpy()
-            w = w_avg + truncation * (w - w_avg)
-            out = synthesis([w, noise], training=False)
+            out = synthesis([w_avg + truncation * (w - w_avg), noise], training=False)
         else:
-            out = forward([z, noise] if bundle.uses_noise else z)
-        yield seeds, to_uint8(out.numpy(), bundle.value_range)
+            out = forward(inputs)
+        out = out.numpy()
+        yield seeds, (minmax_to_uint8(out) if normalize == "minmax"
+                      else to_uint8(out, bundle.value_range))
+
+
+def isic_class(text):
+    name = text.strip().upper()
+    if name not in ISIC_CLASSES:
+        raise argparse.ArgumentTypeError(f"unknown ISIC 2018 class {text!r}; choose one of "
+                                         f"{', '.join(ISIC_CLASSES)}")
+    return name
+
+
+def build_parser():
+    p = cli.Parser(description="Generate PNG images from a trained generator.")
+    p.add_argument("--run", required=True,
+                   help="run name in --models-dir, its run folder or Results folder, or a "
+                        ".keras generator file")
+    p.add_argument("--step", type=cli.non_negative_int,
+                   help="generate from the run's kept checkpoint at this iteration instead "
+                        "of its latest export (see --keep-checkpoints in train.py)")
+    p.add_argument("--n", type=cli.positive_int, default=100,
+                   help="number of images (default: %(default)s)")
+    p.add_argument("--out", help="output folder (default: Results/<run>/generated, or "
+                                 "generated_step<N> with --step)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first image "
+                                                       "(default: %(default)s)")
+    p.add_argument("--batch-size", type=cli.positive_int, default=64,
+                   help="images per forward pass (default: %(default)s)")
+    p.add_argument("--truncation", type=float,
+                   help="truncation psi for sl-stylegan (e.g. 0.7); off by default")
+    p.add_argument("--normalize", choices=("none", "minmax"), default="none",
+                   help="'none' maps the model's pixel range linearly to 0-255; 'minmax' "
+                        "stretches each image to its own full range, which reproduces the "
+                        "authors' exported images (default: %(default)s)")
+    p.add_argument("--grid", action="store_true",
+                   help="also write an overview of the first (up to 64) images as "
+                        "<out>_grid.png, beside the output folder")
+    p.add_argument("--isic-csv", type=isic_class, metavar="CLASS",
+                   help="also write an ISIC 2018 ground-truth CSV (image,MEL,NV,...) naming "
+                        "every image written as CLASS, to append them to a training set")
+    p.add_argument("--models-dir", default=os.path.join(ROOT, "SavedModels"),
+                   help="where run folders are (default: %(default)s)")
+    return p
+
+
+def write_isic_csv(path, names, class_name):
+    from skingan.fileio import write_lines
+    row = ",".join("1.0" if c == class_name else "0.0" for c in ISIC_CLASSES)
+    write_lines(path, ["image," + ",".join(ISIC_CLASSES)] + [f"{n},{row}" for n in names])
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        description="Generate PNG images from a trained generator.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--run", required=True,
-                   help="run name in --models-dir, a run folder, or a .keras generator file")
-    p.add_argument("--n", type=int, default=100, help="number of images")
-    p.add_argument("--out", help="output folder (default: Results/<run>/generated)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first image")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass")
-    p.add_argument("--truncation", type=float,
-                   help="truncation psi for sl-stylegan (e.g. 0.7); off by default")
-    p.add_argument("--grid", action="store_true",
-                   help="also write grid.png, an overview of the first (up to 64) images")
-    p.add_argument("--models-dir", default=os.path.join(ROOT, "SavedModels"),
-                   help="where run folders are")
-    args = p.parse_args(argv)
-    if args.n <= 0:
-        raise UserError(f"--n must be positive, got {args.n}")
-    if args.batch_size <= 0:
-        raise UserError(f"--batch-size must be positive, got {args.batch_size}")
-
-    bundle = load_generator(args.run, args.models_dir)
-    out = args.out or os.path.join(
-        ROOT, "Results", os.path.basename(os.path.dirname(bundle.source)), "generated")
+    args = build_parser().parse_args(argv)
+    bundle = load_generator(args.run, args.models_dir, args.step)
+    name = os.path.basename(bundle.run_dir) if bundle.run_dir else \
+        os.path.splitext(os.path.basename(bundle.source))[0]
+    out = args.out or os.path.join(ROOT, "Results", name, "generated" if args.step is None
+                                   else f"generated_step{args.step}")
     os.makedirs(out, exist_ok=True)
 
     import numpy as np
 
     from skingan.images import make_grid, save_png
     width = max(4, len(str(args.seed + args.n - 1)))
-    done, first, started = 0, [], time.perf_counter()
+    done, first, names, started = 0, [], [], time.perf_counter()
     for seeds, batch in generate_images(bundle, args.n, args.seed, args.batch_size,
-                                        args.truncation):
+                                        args.truncation, args.normalize):
         for s, img in zip(seeds, batch):
-            save_png(img, os.path.join(out, f"seed{s:0{width}d}.png"))
+            names.append(f"seed{s:0{width}d}")
+            save_png(img, os.path.join(out, names[-1] + ".png"))
         if len(first) < 64:
             first.extend(batch[:64 - len(first)])
         done += len(seeds)
         rate = done / (time.perf_counter() - started)
         print(f"\rgenerated {done}/{args.n} ({rate:.1f} img/s)", end="", flush=True)
     print()
+    trained = os.path.join(bundle.run_dir or "", "trained_images.txt")
+    if bundle.run_dir and os.path.isfile(trained):  # provenance, for classify.py's leak check
+        shutil.copyfile(trained, os.path.join(out, "trained_images.txt"))
+    if args.isic_csv:
+        write_isic_csv(os.path.join(out, "groundtruth.csv"), names, args.isic_csv)
+    print(f"wrote {args.n} images to {out}"
+          + (f" and an ISIC 2018 CSV ({args.isic_csv})" if args.isic_csv else ""))
     if args.grid:
         cols = int(np.ceil(np.sqrt(len(first))))
         rows = int(np.ceil(len(first) / cols))
         tiles = np.zeros((rows * cols,) + first[0].shape, np.uint8) + 255
         tiles[:len(first)] = first
-        save_png(make_grid(tiles, rows, cols), os.path.join(out, "grid.png"))
-    print(f"wrote {args.n} images to {out}" + (" and grid.png" if args.grid else ""))
+        grid_path = os.path.normpath(out) + "_grid.png"
+        save_png(make_grid(tiles, rows, cols), grid_path)
+        print(f"wrote the overview grid {grid_path}")
 
 
 if __name__ == "__main__":

@@ -160,7 +160,12 @@ def write_demo_images(folder, n=300, size=128, seed=0, fmt="png"):
             image.save(path, format="JPEG", quality=92)
 
 
-def ensure_demo_data(root="Datasets/demo", n=300, size=128, seed=0, fmt="png", log=print):
+# The built-in demo set, inside the repository's Datasets/ folder.
+DEMO_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "Datasets", "demo")
+
+
+def ensure_demo_data(root=DEMO_ROOT, n=300, size=128, seed=0, fmt="png", log=print):
     """Return ``root`` holding ``n`` demo images, writing them first if needed.
 
     An existing complete set with the same settings is reused. A set written by this function

@@ -2,10 +2,11 @@
 
 Models work in float NHWC: SL-StyleGAN in [0, 1] (sigmoid), DCGAN in [-1, 1] (tanh).
 """
-import os
 
 import numpy as np
 from PIL import Image
+
+from skingan.fileio import atomic_path
 
 
 def to_uint8(images, value_range):
@@ -31,6 +32,16 @@ def make_grid(images, rows, cols, pad=2):
 def save_png(image, path):
     """Write a uint8 (H, W, 3) array; write to a temporary name first so a crash never
     leaves a truncated PNG behind."""
-    tmp = f"{path}.tmp.png"
-    Image.fromarray(image).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp)
+
+
+def minmax_to_uint8(images):
+    """Each float image (B, H, W, 3) stretched to its own full range, then to uint8: the
+    source projects' export (torchvision's save_image(normalize=True) per image, OpenCV's
+    per-image NORM_MINMAX). A flat image becomes black, as torchvision makes it."""
+    x = np.asarray(images, dtype=np.float32)
+    low = x.min(axis=(1, 2, 3), keepdims=True)
+    high = x.max(axis=(1, 2, 3), keepdims=True)
+    x = (x - low) / np.maximum(high - low, 1e-5)
+    return np.clip(np.floor(x * 255.0 + 0.5), 0, 255).astype(np.uint8)

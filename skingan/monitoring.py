@@ -7,6 +7,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from skingan.fileio import atomic_path
+
 
 def restart_csv(path, fields, resume_step):
     """Rewrite the per-step CSV at `path` as a resumed run needs it: header `fields`, then
@@ -117,10 +119,9 @@ class TrainingLog:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        tmp = self.curve_path + ".tmp.png"
-        fig.savefig(tmp)
+        with atomic_path(self.curve_path) as tmp:
+            fig.savefig(tmp)
         plt.close(fig)
-        os.replace(tmp, self.curve_path)
 
     def close(self):
         self.flush()

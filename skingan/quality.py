@@ -13,13 +13,14 @@ import numpy as np
 import tensorflow as tf
 
 from skingan import metrics
+from skingan.families import STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal
 from skingan.monitoring import restart_csv
 
 
 class QualityTracker:
     def __init__(self, real_uint8, num_images, seed, results_dir, fid=False,
                  inception_weights=None, log=print):
-        draw = np.random.RandomState([seed, 7])
+        draw = np.random.RandomState([seed, STREAM_EVAL_REALS])
         n = min(num_images, len(real_uint8))
         self.real = np.asarray(real_uint8[np.sort(draw.choice(len(real_uint8), n,
                                                               replace=False))])
@@ -47,19 +48,12 @@ class QualityTracker:
         scores of the steps up to it are kept, later ones dropped."""
         restart_csv(self.path, ["step", "swd", "fid"], resume_step)
 
-    def latents(self, latent_dim, resolution):
-        """The evaluation's fixed z (n, latent_dim) and noise images (n, R, R, 1)."""
-        draw = np.random.RandomState([self.seed, 11])
-        z = draw.standard_normal((self.num_images, latent_dim)).astype("float32")
-        noise = draw.standard_normal((self.num_images, resolution, resolution, 1))
-        return z, noise.astype("float32")
-
-    def evaluate(self, step, generate, latent_dim, resolution, batch_size=64):
-        """Score the generator; generate(z, noise) -> uint8 images. Returns
-        (scores dict, improved: whether this is the best score so far)."""
-        z, noise = self.latents(latent_dim, resolution)
-        fakes = np.concatenate([generate(z[i:i + batch_size], noise[i:i + batch_size])
-                                for i in range(0, len(z), batch_size)])
+    def evaluate(self, step, generate, draw_inputs):
+        """Score the generator on the evaluation's fixed latents. generate(inputs) -> uint8
+        images; draw_inputs(normal, n) -> the generator's inputs (Family.draw_inputs).
+        Returns (scores dict, improved: whether this is the best score so far)."""
+        fakes = generate(draw_inputs(numpy_normal([self.seed, STREAM_EVAL_LATENTS]),
+                                     self.num_images))
         scores = {"swd": metrics.swd(self.real, fakes, seed=self.seed)["average"], "fid": None}
         if self.feature_model is not None:
             fake_features = metrics.extract_features(fakes, self.feature_model, log=None)

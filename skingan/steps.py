@@ -17,6 +17,12 @@ from skingan import augment
 from skingan import losses
 
 
+def _global_batch(strategy, real):
+    """Images in this iteration's global batch: a scalar tensor, since an epoch's last
+    batch may be partial. Under several replicas, the sum of the replicas' local batches."""
+    return tf.add_n([tf.shape(r)[0] for r in strategy.experimental_local_results(real)])
+
+
 def _replica_slice(tensor, local_batch):
     """The rows of a global-batch tensor (or dict of them) that belong to this replica."""
     if isinstance(tensor, dict):
@@ -25,13 +31,13 @@ def _replica_slice(tensor, local_batch):
     return tensor[replica * local_batch:(replica + 1) * local_batch]
 
 
-def _augmenter(rng, global_batch, policy, value_range):
+def _augmenter(rng, policy, value_range):
     """(draw, apply) for DiffAugment: draw() gives the parameters of the three batches D
     sees in one iteration (reals, fakes of the D update, fakes of the G update); with no
     policy nothing is drawn, so the random stream is the faithful runs' own."""
     if not policy:
-        return (lambda: {}), (lambda images, params: images)
-    def draw():
+        return (lambda _: {}), (lambda images, params: images)
+    def draw(global_batch):
         return {name: augment.draw_params(rng, global_batch, policy)
                 for name in ("real", "fake_d", "fake_g")}
     return draw, (lambda images, params: augment.apply(images, params, value_range))
@@ -74,31 +80,35 @@ def make_ema_update(generator, ema_generator, decay):
 
 
 def _compile(fn, strategy, jit_compile):
-    """tf.function over the whole step; XLA on a single device when asked.
+    """tf.function over the whole step; XLA on a single device when asked. The batch
+    dimension may vary (an epoch's partial last batch): reduce_retracing makes the second
+    batch size trace a shape-generic graph instead of one graph per size.
 
     Under several replicas the step stays un-jitted: the optimizers' cross-replica
     all-reduce (a merge_call) cannot live inside an XLA cluster.
     """
     single = strategy.num_replicas_in_sync == 1
-    return tf.function(fn, jit_compile=bool(jit_compile and single))
+    return tf.function(fn, jit_compile=bool(jit_compile and single), reduce_retracing=True)
 
 
 def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
-                          global_batch, latent_dim, resolution, strategy=None,
-                          r1_weight=losses.R1_WEIGHT, jit_compile=False, augment_policy=(),
-                          value_range=(0.0, 1.0), ema_update=None):
+                          draw_inputs, strategy=None, r1_weight=losses.R1_WEIGHT,
+                          jit_compile=False, augment_policy=(), value_range=(0.0, 1.0),
+                          ema_update=None):
     """Train step of SL-StyleGAN: least squares (+1 real, -1 fake, G aims at 0) and R1.
+
+    draw_inputs(normal, n) -> [z, noise] for n images (the family's Family.draw_inputs).
 
     Options beyond the paper: augment_policy (DiffAugment before D; R1 is then taken on the
     augmented reals D actually sees) and ema_update (from make_ema_update).
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
-    local_batch = global_batch // replicas
-    draw_aug, aug = _augmenter(rng, global_batch, augment_policy, value_range)
+    draw_aug, aug = _augmenter(rng, augment_policy, value_range)
 
     def replica_step(real, z_d, noise_d, z_g, noise_g, aug_params):
         # real: (b, R, R, 3) in [0, 1]; z: (b, latent_dim); noise: (b, R, R, 1), b = local batch
+        local_batch = tf.shape(real)[0]
         z_d, noise_d, z_g, noise_g, aug_params = (
             _replica_slice(t, local_batch) for t in (z_d, noise_d, z_g, noise_g, aug_params))
 
@@ -129,23 +139,20 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
     run_replicas = _replicated(strategy, replica_step, ema_update)
 
     def step(real):
-        z_d = rng.normal([global_batch, latent_dim])
-        noise_d = rng.normal([global_batch, resolution, resolution, 1])
-        z_g = rng.normal([global_batch, latent_dim])
-        noise_g = rng.normal([global_batch, resolution, resolution, 1])
-        return run_replicas(real, z_d, noise_d, z_g, noise_g, draw_aug())
+        n = _global_batch(strategy, real)
+        z_d, noise_d = draw_inputs(rng.normal, n)
+        z_g, noise_g = draw_inputs(rng.normal, n)
+        return run_replicas(real, z_d, noise_d, z_g, noise_g, draw_aug(n))
 
     return _compile(step, strategy, jit_compile)
 
 
 def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
-                    global_batch, latent_dim, strategy=None, jit_compile=False,
-                    augment_policy=(), value_range=(-1.0, 1.0), ema_update=None,
-                    resolution=None):
+                    draw_inputs, strategy=None, jit_compile=False, augment_policy=(),
+                    value_range=(-1.0, 1.0), ema_update=None):
     """Train step of DCGAN: binary cross-entropy, non-saturating G loss.
 
-    resolution is accepted for the factories' common call and not needed: G draws no noise
-    images, only z.
+    draw_inputs(normal, n) -> z (n, latent_dim) (the family's Family.draw_inputs).
 
     As in the PyTorch DCGAN the source project follows, one batch of fakes serves both
     updates: D sees it detached, then G is scored by the freshly updated D on it.
@@ -153,11 +160,11 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
-    local_batch = global_batch // replicas
-    draw_aug, aug = _augmenter(rng, global_batch, augment_policy, value_range)
+    draw_aug, aug = _augmenter(rng, augment_policy, value_range)
 
     def replica_step(real, z, aug_params):
         # real: (b, R, R, 3) in [-1, 1]; z: (b, latent_dim)
+        local_batch = tf.shape(real)[0]
         z, aug_params = _replica_slice(z, local_batch), _replica_slice(aug_params, local_batch)
         with tf.GradientTape() as g_tape:
             fake = generator(z, training=True)
@@ -184,7 +191,7 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
     run_replicas = _replicated(strategy, replica_step, ema_update)
 
     def step(real):
-        z = rng.normal([global_batch, latent_dim])
-        return run_replicas(real, z, draw_aug())
+        n = _global_batch(strategy, real)
+        return run_replicas(real, draw_inputs(rng.normal, n), draw_aug(n))
 
     return _compile(step, strategy, jit_compile)

@@ -34,7 +34,7 @@ def test_train_then_generate_end_to_end(tmp_path, tiny_images):
     results = tmp_path / "results" / "e2e"
     assert {"samples_000004.png", "losses.png", "losses.csv"} <= set(os.listdir(results))
     grid = np.asarray(Image.open(results / "samples_000004.png"))
-    assert grid.shape == (4 * 18 + 2, 8 * 18 + 2, 3)  # 8 x 4 tiles of 16 px, 2 px gaps
+    assert grid.shape == (8 * 18 + 2, 8 * 18 + 2, 3)  # DCGAN: 8 x 8 tiles of 16 px, 2 px gaps
 
     # rerunning the same command resumes and finds the work done
     again = run("train.py", "--data", tiny_images, "--steps", 4, "--run", "e2e", *TINY,
@@ -49,9 +49,11 @@ def test_train_then_generate_end_to_end(tmp_path, tiny_images):
         assert gen.returncode == 0, gen.stderr
         outs.append(out)
     files = sorted(os.listdir(outs[0]))
-    assert files == ["grid.png"] + [f"seed{s:04d}.png" for s in range(40, 45)]
+    assert files == [f"seed{s:04d}.png" for s in range(40, 45)] + ["trained_images.txt"]
     for f in files:  # same seed, identical files
         assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes()
+    # the grid lies beside the folder, where evaluate.py --fake does not read it
+    assert (tmp_path / "a_grid.png").read_bytes() == (tmp_path / "b_grid.png").read_bytes()
     # score the run against the real images (a tiny stand-in network: no downloads)
     scores = tmp_path / "scores.json"
     ev = run("evaluate.py", "--real", tiny_images, "--run", "e2e", "--n", 12,
@@ -70,7 +72,7 @@ def test_train_then_generate_end_to_end(tmp_path, tiny_images):
 
 @pytest.mark.parametrize("args, message", [
     (["--data", "/no/such/folder"], "not found: /no/such/folder"),
-    (["--steps", "0"], "--steps must be positive"),
+    (["--steps", "0"], "--steps: must be positive"),
     (["--resolution", "48"], "power of two"),
 ])
 def test_train_bad_input_is_one_line_and_exit_2(tmp_path, tiny_images, args, message):
@@ -85,9 +87,11 @@ def test_train_bad_input_is_one_line_and_exit_2(tmp_path, tiny_images, args, mes
 
 def test_generate_bad_input(tmp_path):
     (tmp_path / "models" / "unfinished").mkdir(parents=True)
+    (tmp_path / "models" / "unfinished" / "config.json").write_text(
+        '{"settings": {"model": "dcgan"}}')
     cases = [(["--run", "nope"], "no run 'nope'"),
-             (["--run", "unfinished"], "no saved generator yet"),
-             (["--run", "unfinished", "--n", "0"], "--n must be positive")]
+             (["--run", "unfinished"], "no exported generator yet"),
+             (["--run", "unfinished", "--n", "0"], "--n: must be positive")]
     for args, message in cases:
         result = run("generate.py", *args, "--models-dir", tmp_path / "models")
         assert result.returncode == 2 and "Traceback" not in result.stderr

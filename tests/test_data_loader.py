@@ -294,17 +294,41 @@ def test_image_modes_become_rgb(tmp_path):
         assert np.abs(out.astype(int) - expected).max() <= 2, (name, out[0, 0])
 
 
-def test_crop_center_versus_resize(tmp_path):
-    # 40x20: red left quarter, green middle half, blue right quarter.
-    a = np.zeros((20, 40, 3), np.uint8)
-    a[:, :10] = (255, 0, 0)
-    a[:, 10:30] = (0, 255, 0)
-    a[:, 30:] = (0, 0, 255)
-    Image.fromarray(a).save(tmp_path / "wide.png")
-    centre = dl.decode_image(str(tmp_path / "wide.png"), 8, crop="center")
-    assert np.array_equal(centre, np.tile(np.array([0, 255, 0], np.uint8), (8, 8, 1)))
-    squashed = dl.decode_image(str(tmp_path / "wide.png"), 8, crop="resize")
-    assert squashed[:, 0, 0].min() > 200 and squashed[:, -1, 2].min() > 200   # red, blue edges
+def hand_made_60x45(tmp_path):
+    """A 60 x 45 (W x H) image whose every column has its own colour: column x is
+    (4x, 255 - 4x, 100), every row the same."""
+    a = np.zeros((45, 60, 3), np.uint8)
+    a[:, :, 0] = 4 * np.arange(60)
+    a[:, :, 1] = 255 - 4 * np.arange(60)
+    a[:, :, 2] = 100
+    path = tmp_path / "wide.png"
+    Image.fromarray(a).save(path)
+    return path, a
+
+
+def test_center_is_resize_short_side_then_centre_crop(tmp_path):
+    """DCGAN's preprocessing (torchvision Resize(R) + CenterCrop(R)) on a non-square image."""
+    path, a = hand_made_60x45(tmp_path)
+    # R = 45: the shorter side is already 45, so no resampling; the crop's left edge is
+    # int(round((60 - 45) / 2)) = round(7.5) = 8 (Python rounds half to even), so the
+    # expected image is columns 8..52 of the original, exactly.
+    got = dl.decode_image(str(path), 45, crop="center")
+    np.testing.assert_array_equal(got, a[:, 8:53])
+    # R = 15: the shorter side 45 -> 15, the longer 60 -> int(15 * 60 / 45) = 20, bilinear;
+    # then columns int(round(2.5)) = 2 .. 16 of that. Built here with PIL directly.
+    resized = np.asarray(Image.fromarray(a).resize((20, 15), Image.Resampling.BILINEAR))
+    got = dl.decode_image(str(path), 15, crop="center")
+    np.testing.assert_array_equal(got, resized[:, 2:17])
+    # cropping the centred square first and resizing it after is a different image
+    square = np.asarray(Image.fromarray(a[:, 7:52]).resize((15, 15),
+                                                           Image.Resampling.BILINEAR))
+    assert not np.array_equal(got, square)
+
+
+def test_resize_squashes_the_whole_image(tmp_path):
+    path, _ = hand_made_60x45(tmp_path)
+    squashed = dl.decode_image(str(path), 8, crop="resize")
+    assert squashed[:, 0, 0].max() < 30 and squashed[:, -1, 0].min() > 200   # both ends kept
 
 
 def test_jpeg_decode_matches_full_decode(tmp_path):
@@ -315,9 +339,11 @@ def test_jpeg_decode_matches_full_decode(tmp_path):
     for crop in ("resize", "center"):
         fast = dl.decode_image(str(tmp_path / "x.jpg"), 32, crop).astype(float)
         with Image.open(tmp_path / "x.jpg") as img:
-            if crop == "center":
-                img = img.crop((75, 0, 525, 450))
-            slow = np.asarray(img.resize((32, 32), Image.Resampling.LANCZOS)).astype(float)
+            if crop == "center":   # 600 x 450 -> 42 x 32, then columns 5 .. 36
+                img = img.resize((42, 32), Image.Resampling.BILINEAR).crop((5, 0, 37, 32))
+            else:
+                img = img.resize((32, 32), Image.Resampling.LANCZOS)
+            slow = np.asarray(img).astype(float)
         # The centred square is cut from the draft-scale image, so it can sit up to half a
         # draft pixel off the full-size square: a little more difference is expected there.
         assert np.abs(fast - slow).mean() < (1.0 if crop == "resize" else 1.5), crop
@@ -358,7 +384,8 @@ def test_load_data_description(tmp_path):
         "path": str(tmp_path), "labels": str(tmp_path / "ISIC2018_Task3_Training_GroundTruth"
                                              / "ISIC2018_Task3_Training_GroundTruth.csv"),
         "layout": "isic2018", "class": "NV", "num_images": 3, "num_skipped": 0,
-        "resolution": 16, "crop": "center"}
+        "resolution": 16, "crop": "center", "num_excluded": 0,
+        "image_ids": ["ISIC_0000002", "ISIC_0000004", "ISIC_0000006"]}
 
 
 # ----------------------------------------------------------------------------------------------

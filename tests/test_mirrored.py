@@ -17,8 +17,9 @@ tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 tf.config.experimental.enable_op_determinism()
 import keras
-from skingan import families
-import train
+from skingan.components import build_components, make_train_step
+from skingan.config import new_run_settings, resolve_config
+from skingan.loop import train
 
 data, out = sys.argv[1], sys.argv[2]
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -28,19 +29,16 @@ report = {"replicas": mirrored.num_replicas_in_sync}
 # (a) the step alone, with plain SGD so that weights move in proportion to the gradient:
 # equal weights mean equal global-batch gradients (loss scaling and all-reduce are right).
 def step_weights(strategy, model):
-    family = families.FAMILIES[model]
-    cfg = dict(train.COMMON_DEFAULTS, **family.defaults)
-    cfg.update(resolution=16, channel_scale=0.125, batch_size=4, dropout=0.0)
-    keras.utils.set_random_seed(0)
+    cfg = new_run_settings(dict(model=model, data="unused", resolution=16,
+                                channel_scale=0.125, batch_size=4, dropout=0.0))
+    parts = build_components(cfg, strategy, compile_step=False)
     with strategy.scope():
-        g, d = family.build(cfg, strategy.num_replicas_in_sync)
-        g_opt, d_opt = keras.optimizers.SGD(0.01), keras.optimizers.SGD(0.01)
-        g_opt.build(g.trainable_variables); d_opt.build(d.trainable_variables)
-    rng = tf.random.Generator.from_seed(0)
-    step = family.make_step(
-        g, d, g_opt, d_opt, rng, global_batch=4, latent_dim=100, resolution=16,
-        strategy=strategy)
-    low, high = family.value_range
+        parts.g_optimizer, parts.d_optimizer = keras.optimizers.SGD(0.01), keras.optimizers.SGD(0.01)
+        parts.g_optimizer.build(parts.generator.trainable_variables)
+        parts.d_optimizer.build(parts.discriminator.trainable_variables)
+    step = make_train_step(parts)
+    g, d = parts.generator, parts.discriminator
+    low, high = parts.family.value_range
     real = tf.random.stateless_uniform((4, 16, 16, 3), seed=(1, 2), minval=low, maxval=high)
     batches = tf.data.Dataset.from_tensors(real).repeat(2)
     if strategy.num_replicas_in_sync > 1:
@@ -57,11 +55,11 @@ for model in ("sl-stylegan", "dcgan"):
 
 # (b) the whole training loop (data pipeline, Adam, logging) under both strategies.
 def loop_losses(strategy, name):
-    run, cfg = train.resolve_config(dict(data=data, model="sl-stylegan", resolution=16,
+    run, cfg = resolve_config(dict(data=data, model="sl-stylegan", resolution=16,
         batch_size=4, steps=3, channel_scale=0.125, log_every=1, sample_every=3,
         checkpoint_every=3), out + "/models")
     cfg["dropout"] = 0.0
-    train.train(cfg, name, out + "/models", out + "/results", strategy=strategy,
+    train(cfg, name, out + "/models", out + "/results", strategy=strategy,
                 log=lambda *a: None, handle_signals=False)
     rows = np.loadtxt(out + f"/results/{name}/losses.csv", delimiter=",", skiprows=1)
     return rows[:, 1:3].tolist()

@@ -1,6 +1,5 @@
 """The train steps and the training loop: which variables each update touches, that a
 step learns, exact resume, refusals, and the NaN guard."""
-import dataclasses
 import json
 import os
 
@@ -8,9 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from skingan import families
 import train
+from skingan import families, steps
+from skingan.components import build_components, make_train_step
+from skingan.config import new_run_settings, resolve_config
 from skingan.errors import UserError
+from skingan.loop import NonFiniteLossError, train as train_run
 
 tf.config.experimental.enable_op_determinism()
 
@@ -23,30 +25,26 @@ def make_config(models_dir, data, **overrides):
     explicit = dict(data=data, model="dcgan", resolution=16, batch_size=4, steps=4,
                     channel_scale=0.125, sample_every=2, checkpoint_every=2, log_every=1)
     explicit.update(overrides)
-    return train.resolve_config(explicit, str(models_dir))
+    return resolve_config(explicit, str(models_dir))
 
 
 def run_training(tmp_path, data, **overrides):
     models, results = tmp_path / "models", tmp_path / "results"
     run, cfg = make_config(models, data, **overrides)
-    return train.train(cfg, run, str(models), str(results), log=quiet, handle_signals=False)
+    return train_run(cfg, run, str(models), str(results), log=quiet, handle_signals=False)
 
 
 def build_for_step(model, resolution=16, batch=4, g_lr=1e-3, d_lr=1e-3):
     import keras
-    cfg = dict(train.COMMON_DEFAULTS, **families.FAMILIES[model].defaults)
-    cfg.update(resolution=resolution, channel_scale=0.125, batch_size=batch)
-    keras.utils.set_random_seed(0)
-    family = families.FAMILIES[model]
-    g, d = family.build(cfg)
-    g_opt = keras.optimizers.Adam(g_lr, beta_1=cfg["beta1"], beta_2=cfg["beta2"])
-    d_opt = keras.optimizers.Adam(d_lr, beta_1=cfg["beta1"], beta_2=cfg["beta2"])
-    rng = tf.random.Generator.from_seed(0)
-    step = family.make_step(g, d, g_opt, d_opt, rng, global_batch=batch,
-                            latent_dim=cfg["latent_dim"], resolution=resolution)
-    low, high = family.value_range
+    cfg = new_run_settings(dict(model=model, data="unused", resolution=resolution,
+                                channel_scale=0.125, batch_size=batch))
+    parts = build_components(cfg, compile_step=False)
+    parts.g_optimizer = keras.optimizers.Adam(g_lr, beta_1=cfg["beta1"], beta_2=cfg["beta2"])
+    parts.d_optimizer = keras.optimizers.Adam(d_lr, beta_1=cfg["beta1"], beta_2=cfg["beta2"])
+    step = make_train_step(parts)
+    low, high = parts.family.value_range
     real = tf.random.uniform((batch, resolution, resolution, 3), low, high, seed=1)
-    return g, d, step, real
+    return parts.generator, parts.discriminator, step, real
 
 
 def snapshot(model):
@@ -158,7 +156,7 @@ def test_new_run_never_overwrites_foreign_folder(tmp_path, tiny_images):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_images, monkeypatch):
-    real_factory = families.FAMILIES["dcgan"].make_step
+    real_factory = steps.make_dcgan_step
 
     def poisoned_factory(*args, **kwargs):
         step_fn = real_factory(*args, **kwargs)
@@ -172,9 +170,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_images, mo
             return metrics
         return step
 
-    monkeypatch.setitem(families.FAMILIES, "dcgan", dataclasses.replace(
-        families.FAMILIES["dcgan"], make_step=poisoned_factory))
-    with pytest.raises(train.NonFiniteLossError, match="d_loss became nan at step 4"):
+    monkeypatch.setattr(steps, "make_dcgan_step", poisoned_factory)
+    with pytest.raises(NonFiniteLossError, match="d_loss became nan at step 4"):
         run_training(tmp_path, tiny_images, steps=8, checkpoint_every=2, run="nanrun")
     ckpt = tf.train.latest_checkpoint(str(tmp_path / "models" / "nanrun" / "checkpoints"))
     assert ckpt.endswith("ckpt-2")
@@ -193,9 +190,11 @@ def test_run_folder_holds_what_resume_and_generate_need(tmp_path, tiny_images):
     assert config["versions"]["tensorflow"] == tf.__version__
     assert os.path.isfile(os.path.join(result["run_dir"], "generator.keras"))
     names = checkpoint_values(result)
-    for part in ("generator", "discriminator", "g_optimizer", "d_optimizer", "rng",
-                 "sample_z", "sample_noise", "step"):
+    for part in ("generator", "discriminator", "g_optimizer", "d_optimizer", "rng", "step"):
         assert any(n.startswith(part + "/") for n in names), part
+    # the ids of the images trained on, for classify.py's leak check
+    with open(os.path.join(result["run_dir"], "trained_images.txt")) as f:
+        assert f.read().split() == [f"img_{i:03d}" for i in range(12)]
     produced = os.listdir(result["results_dir"])
     assert {"losses.csv", "losses.png", "samples_000002.png", "tensorboard"} <= set(produced)
 
@@ -224,7 +223,7 @@ def test_quality_scores_during_training_keep_the_best_generator(tmp_path, tiny_i
     models, results = tmp_path / "models", tmp_path / "results"
     run, cfg = make_config(models, tiny_images, steps=4, eval_every=2, eval_images=8,
                            eval_fid=True)
-    train.train(cfg, run, str(models), str(results), log=messages.append,
+    train_run(cfg, run, str(models), str(results), log=messages.append,
                 handle_signals=False)
     assert any("FID during training is off" in m for m in messages)
     rows = np.genfromtxt(results / run / "metrics.csv", delimiter=",", names=True)
@@ -240,7 +239,7 @@ def test_resumed_run_keeps_its_earlier_quality_scores(tmp_path, tiny_images):
     models, results = tmp_path / "models", tmp_path / "results"
     for steps in (4, 6):
         run, cfg = make_config(models, tiny_images, steps=steps, eval_every=2, eval_images=8)
-        train.train(cfg, run, str(models), str(results), log=quiet, handle_signals=False)
+        train_run(cfg, run, str(models), str(results), log=quiet, handle_signals=False)
     rows = np.genfromtxt(results / run / "metrics.csv", delimiter=",", names=True)
     np.testing.assert_array_equal(rows["step"], [2, 4, 6])
 

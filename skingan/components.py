@@ -1,0 +1,112 @@
+"""Everything a run trains and checkpoints, built once from its settings.
+
+build_components(cfg, strategy) is how training, generate.py (for --step), the tests and
+the benchmarks all get a family's networks, optimizers, random state and compiled step.
+"""
+import dataclasses
+
+from skingan import augment, steps
+from skingan.families import get_family
+
+
+@dataclasses.dataclass
+class Components:
+    family: object
+    cfg: dict
+    strategy: object
+    generator: object
+    discriminator: object
+    ema_generator: object      # None without --ema
+    g_optimizer: object
+    d_optimizer: object
+    rng: object                # tf.random.Generator: every random draw of the train step
+    step: object               # tf.Variable int64: iterations done
+    train_step: object = None  # compiled by make_train_step
+
+    @property
+    def shown(self):
+        """The generator that is sampled, scored and exported: the weight average if any."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def draw_inputs(self, normal, n):
+        return self.family.draw_inputs(normal, n, self.cfg["latent_dim"], self.cfg["resolution"])
+
+    def checkpoint_items(self):
+        """What tf.train.Checkpoint holds. Keras 3 models are not traversed by it, so
+        their variables go in as lists: weights, BatchNorm statistics and Dropout's
+        random state alike."""
+        items = dict(generator=list(self.generator.variables),
+                     discriminator=list(self.discriminator.variables),
+                     g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
+                     step=self.step, rng=self.rng)
+        if self.ema_generator is not None:
+            items["ema_generator"] = list(self.ema_generator.variables)
+        return items
+
+
+def make_optimizer(cfg):
+    """Adam with Keras 2's `decay`: lr_t = lr / (1 + decay * t), t = updates so far."""
+    import keras
+    lr = cfg["lr"]
+    if cfg["lr_decay"]:
+        lr = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1,
+                                                         decay_rate=cfg["lr_decay"])
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=cfg["beta1"], beta_2=cfg["beta2"],
+                                 epsilon=cfg["adam_epsilon"])
+
+
+def pick_strategy(devices):
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    if devices == "mirrored" or (devices == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def build_components(cfg, strategy=None, compile_step=True):
+    """Networks, optimizers, random state and (with compile_step) the train step for `cfg`,
+    under `strategy` (default: pick_strategy(cfg['devices']))."""
+    import keras
+    import tensorflow as tf
+
+    family = get_family(cfg["model"])
+    strategy = strategy or pick_strategy(cfg["devices"])
+    replicas = strategy.num_replicas_in_sync
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if cfg["mixed_precision"] else "float32")
+    keras.utils.set_random_seed(cfg["seed"])
+    with strategy.scope():
+        try:  # the layers keep the policy they were built with
+            generator, discriminator = family.build_models(cfg, replicas)
+            ema_generator = None
+            if cfg["ema"]:
+                ema_generator = keras.models.clone_model(generator)
+                ema_generator.set_weights(generator.get_weights())
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
+        g_optimizer, d_optimizer = make_optimizer(cfg), make_optimizer(cfg)
+        # Keras 3 optimizers must be built inside the strategy scope before the first step.
+        g_optimizer.build(generator.trainable_variables)
+        d_optimizer.build(discriminator.trainable_variables)
+    parts = Components(family=family, cfg=cfg, strategy=strategy, generator=generator,
+                       discriminator=discriminator, ema_generator=ema_generator,
+                       g_optimizer=g_optimizer, d_optimizer=d_optimizer,
+                       rng=tf.random.Generator.from_seed(cfg["seed"]),
+                       step=tf.Variable(0, dtype=tf.int64, trainable=False))
+    if compile_step:
+        parts.train_step = make_train_step(parts)
+    return parts
+
+
+def make_train_step(parts):
+    """The family's compiled step over the components: train_step(real) -> metrics."""
+    cfg = parts.cfg
+    ema_update = None
+    if parts.ema_generator is not None:
+        ema_update = steps.make_ema_update(parts.generator, parts.ema_generator, cfg["ema"])
+    return parts.family.make_step(
+        parts.generator, parts.discriminator, parts.g_optimizer, parts.d_optimizer, parts.rng,
+        draw_inputs=parts.draw_inputs, strategy=parts.strategy, jit_compile=cfg["xla"],
+        augment_policy=augment.parse_policy(cfg["augment"]),
+        value_range=parts.family.value_range, ema_update=ema_update)

@@ -1,0 +1,128 @@
+"""A run's settings: defaults, the papers' presets, and what a resumed run may change.
+
+A new run's settings are the flags the user gave, over the family's paper settings (or its
+demo preset when no --data is given), over COMMON_DEFAULTS. An existing run keeps its
+stored settings; only how long and how it is run may change (LENGTH_KEYS and the rest that
+are neither IDENTITY_KEYS nor FIXED_KEYS).
+"""
+import os
+
+from skingan.errors import UserError
+from skingan.families import get_family
+from skingan.runs import read_config
+
+# Settings every run has whatever its family; the family's defaults add the rest.
+COMMON_DEFAULTS = dict(model="sl-stylegan", latent_dim=100, channel_scale=1.0, seed=0,
+                       data=None, labels=None, class_name=None, exclude=None,
+                       vflip=False, rot90=False, log_every=10, xla=False,
+                       mixed_precision=False, devices="auto", keep_checkpoints=3,
+                       eval_every=0, eval_images=500, eval_fid=False, inception_weights=None,
+                       augment="", ema=0.0)
+# A resumed run must keep these: they define the model and the data it learns.
+IDENTITY_KEYS = ("model", "resolution", "latent_dim", "channel_scale", "data", "labels",
+                 "class_name", "crop", "exclude")
+# Changing these would make the continued run a different experiment from the one begun.
+FIXED_KEYS = ("batch_size", "lr", "beta1", "beta2", "adam_epsilon", "lr_decay", "seed",
+              "hflip", "vflip", "rot90", "augment", "ema", "dropout")
+# Runs written before a setting existed ran with these values.
+LEGACY = dict(adam_epsilon=1e-7, epochs=None, exclude=None, dropout=0.6)
+
+
+def new_run_settings(explicit):
+    """Settings of a new run from the flags given (`explicit`, without 'run')."""
+    family = get_family(explicit.get("model", COMMON_DEFAULTS["model"]))
+    is_demo = explicit.get("data") is None
+    cfg = dict(COMMON_DEFAULTS)
+    cfg.update(family.defaults)
+    if is_demo:
+        cfg.update(family.demo)
+    if "steps" in explicit:      # the length is in iterations or in epochs, never both
+        cfg["epochs"] = None
+    if "epochs" in explicit:
+        cfg["steps"] = None
+    cfg.update(explicit)
+    cfg["demo"] = is_demo
+    family.check_resolution(cfg["resolution"])
+    return cfg
+
+
+def resolve_config(explicit, models_dir):
+    """(run name, settings) from the flags given on the command line.
+
+    `explicit` holds only flags the user gave. A stored run accepts changes only to how long
+    and how it is run (steps or epochs, intervals, XLA, precision, devices).
+    """
+    explicit = dict(explicit)
+    run = explicit.pop("run", None)
+    if "steps" in explicit and "epochs" in explicit:
+        raise UserError("give --steps or --epochs, not both: one of them sets the run's length")
+    for key in ("data", "labels", "exclude"):
+        if explicit.get(key) is not None:
+            explicit[key] = os.path.abspath(explicit[key])
+    for key, what in (("data", "data path"), ("labels", "label CSV"),
+                      ("exclude", "exclusion CSV")):
+        # A missing path is a missing path, whatever runs exist.
+        if explicit.get(key) is not None and not os.path.exists(explicit[key]):
+            raise UserError(f"{what} not found: {explicit[key]}")
+    cfg = new_run_settings(explicit)
+    run = run or default_run_name(cfg)
+
+    stored_doc = read_config(os.path.join(models_dir, run))
+    if stored_doc is None:
+        return run, cfg
+    stored = dict(LEGACY, **stored_doc["settings"])
+    differences = [
+        f"--{key.replace('_', '-')} was {stored.get(key)!r}, now {explicit[key]!r}"
+        for key in IDENTITY_KEYS + FIXED_KEYS
+        if key in explicit and explicit[key] != stored.get(key)]
+    if differences:
+        raise UserError(
+            f"run '{run}' exists with other settings ({'; '.join(differences)}); rerun with "
+            f"its settings to resume it, or give --run NEW_NAME to start a new run")
+    unit = "epochs" if stored["epochs"] is not None else "steps"
+    other = "steps" if unit == "epochs" else "epochs"
+    if other in explicit:
+        raise UserError(f"run '{run}' counts its length in {unit}: pass --{unit} to change "
+                        f"it, not --{other}")
+    stored.update({k: v for k, v in explicit.items()
+                   if k not in IDENTITY_KEYS + FIXED_KEYS})
+    return run, stored
+
+
+def default_run_name(cfg):
+    """<model>-<data>-<resolution>px, so that rerunning the same command finds its run."""
+    if cfg["demo"]:
+        tag = "demo"
+    elif cfg.get("class_name"):
+        tag = cfg["class_name"].lower()
+    else:
+        tag = os.path.basename(os.path.normpath(cfg["data"])).lower() or "data"
+    return f"{cfg['model']}-{tag}-{cfg['resolution']}px"
+
+
+def total_iterations(cfg, num_images):
+    """The run's length in iterations: --steps, or --epochs x ceil(N / batch)."""
+    if cfg.get("epochs") is None:
+        return cfg["steps"]
+    from data_loader import iterations_per_epoch
+    return cfg["epochs"] * iterations_per_epoch(num_images, cfg["batch_size"])
+
+
+def defaults_help():
+    """The --help epilog: each family's paper settings and demo preset, from the registry."""
+    from skingan.families import FAMILIES
+    lines = ["Defaults for real data are the papers' settings:"]
+    for family in FAMILIES.values():
+        d, demo = family.defaults, family.demo
+        length = (f"{d['epochs']} epochs (last partial batch kept)" if d["epochs"]
+                  else f"{d['steps']} iterations")
+        lines.append(
+            f"  {family.name}: {d['resolution']} px, batch {d['batch_size']}, {length}, "
+            f"Adam {d['lr']:g} ({d['beta1']:g}, {d['beta2']:g}, eps {d['adam_epsilon']:g})"
+            + (f", time decay {d['lr_decay']:g}" if d["lr_decay"] else "")
+            + f", crop '{d['crop']}', {'random horizontal flips' if d['hflip'] else 'no flips'}"
+            f", samples every {d['sample_every']}, checkpoints every {d['checkpoint_every']}.")
+    lines.append("Without --data the built-in demo data is used with a short preset: "
+                 + "; ".join(f"{f.name} {f.demo['resolution']} px, {f.demo['steps']} iterations"
+                             for f in FAMILIES.values()) + ".")
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""The training loop's events, each on its own schedule: the progress line, sample grids,
+quality scores and checkpoints. The loop (loop.py) calls every event that is due after an
+iteration, in list order, once the iteration's metrics have been read back and checked.
+
+An event is an object with `due(state)` and `__call__(state)`; `Event` gives the usual
+schedule (every `every` iterations, and at the end of the run or on a stop request). To add
+one, subclass Event and append it in loop.make_events.
+"""
+import dataclasses
+import os
+
+import numpy as np
+
+from skingan import images as image_io
+from skingan.families import numpy_normal
+
+
+@dataclasses.dataclass
+class LoopState:
+    step: int                  # iterations done
+    total: int                 # the run's length in iterations
+    stopping: bool = False     # Ctrl-C / SIGTERM received
+    rows: list = None          # [(step, {metric: float})] read back since the last events
+    rate: float = 0.0          # images/s over the last interval
+    epoch: str = ""            # "epoch e/E" for epoch-based runs
+
+    @property
+    def finished(self):
+        return self.step >= self.total
+
+    @property
+    def last(self):
+        return self.finished or self.stopping
+
+
+class Event:
+    every = 0
+
+    def due(self, state):
+        return state.last or bool(self.every and state.step % self.every == 0)
+
+
+class Progress(Event):
+    """One line per log interval: losses, D's accuracy, speed, time left."""
+
+    def __init__(self, every, batch_size, log):
+        self.every, self.batch_size, self.log = every, batch_size, log
+
+    def __call__(self, state):
+        m = state.rows[-1][1]
+        eta = (state.total - state.step) * self.batch_size / max(state.rate, 1e-9)
+        extra = "".join(f"  {k} {m[k]:.3f}" for k in ("ada_p",) if k in m)
+        self.log(f"step {state.step}/{state.total}{state.epoch}  d {m['d_loss']:.4f}  "
+                 f"g {m['g_loss']:.4f}  D acc real {m['acc_real']:.2f} fake "
+                 f"{m['acc_fake']:.2f}{extra}  {state.rate:.1f} img/s  "
+                 f"ETA {format_seconds(eta)}")
+
+
+class SampleGrid(Event):
+    """The family's sample grid: rows of latents drawn for this snapshot, then the rows
+    of the run's fixed latents (the same at every snapshot, so progress compares), and
+    the loss curve beside it."""
+
+    def __init__(self, every, parts, folder, train_log, health, real_diversity, log):
+        self.every, self.parts, self.folder = every, parts, folder
+        self.train_log, self.health, self.real_diversity, self.log = \
+            train_log, health, real_diversity, log
+        rows, cols, fixed_rows = parts.family.grid
+        self.fixed = parts.draw_inputs(numpy_normal(parts.cfg["seed"]), fixed_rows * cols)
+        self.shape = (rows, cols, fixed_rows)
+
+    def __call__(self, state):
+        rows, cols, fixed_rows = self.shape
+        cfg = self.parts.cfg
+        fresh = (rows - fixed_rows) * cols
+        batches = [self.fixed]
+        if fresh:
+            batches.insert(0, self.parts.draw_inputs(numpy_normal([cfg["seed"], state.step]),
+                                                     fresh))
+        fakes = np.concatenate([generate_uint8(self.parts, b) for b in batches])
+        grid = image_io.make_grid(fakes, rows, cols)
+        image_io.save_png(grid, os.path.join(self.folder.out_dir,
+                                             f"samples_{state.step:06d}.png"))
+        self.train_log.add_image("samples", grid, state.step)
+        self.train_log.plot(f"{self.folder.run}: {cfg['model']} {cfg['resolution']}px")
+        warning = self.health.check_samples(state.step, fakes, self.real_diversity)
+        if warning:
+            self.log(warning)
+
+
+class QualityScore(Event):
+    """SWD (and FID with weights) on fixed latents; the best generator is kept. Scored on
+    schedule and at the end of the run, not on a stop request (it takes a while)."""
+
+    def __init__(self, every, parts, folder, tracker, train_log, log):
+        self.every, self.parts, self.folder = every, parts, folder
+        self.tracker, self.train_log, self.log = tracker, train_log, log
+
+    def due(self, state):
+        return state.step % self.every == 0 or state.finished
+
+    def __call__(self, state):
+        scores, improved = self.tracker.evaluate(
+            state.step, lambda inputs: generate_uint8(self.parts, inputs), self.parts.draw_inputs)
+        self.train_log.scalars(state.step, {k: v for k, v in scores.items() if v is not None})
+        text = "  ".join(f"{k} {v:.4g}" for k, v in scores.items() if v is not None)
+        self.log(f"quality at step {state.step}: {text}"
+                 + ("  (best so far: saved as generator_best.keras)" if improved else ""))
+        if improved:
+            self.folder.export(self.parts.shown, "generator_best")
+
+
+class Checkpoint(Event):
+    """A checkpoint of everything the run needs to continue, and generator.keras."""
+
+    def __init__(self, every, parts, folder, manager):
+        self.every, self.parts, self.folder, self.manager = every, parts, folder, manager
+        self.last_saved = None
+
+    def __call__(self, state):
+        self.parts.step.assign(state.step)
+        self.manager.save(checkpoint_number=state.step)
+        self.folder.export(self.parts.shown)
+        self.last_saved = state.step
+
+
+def generate_uint8(parts, inputs, batch_size=64):
+    """Images of the shown generator for `inputs` (Family.draw_inputs), uint8 NHWC."""
+    def rows(x, i):
+        return [t[i:i + batch_size] for t in x] if isinstance(x, list) else x[i:i + batch_size]
+    n = len(inputs[0] if isinstance(inputs, list) else inputs)
+    out = [parts.shown(rows(inputs, i), training=False).numpy() for i in range(0, n, batch_size)]
+    return image_io.to_uint8(np.concatenate(out), parts.family.value_range)
+
+
+def format_seconds(seconds):
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"

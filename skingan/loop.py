@@ -1,0 +1,258 @@
+"""The one training loop, for every family: data in, components built, checkpoint restored,
+then iterations of the family's compiled step with the events (events.py) on their
+schedules. train.py turns flags into settings and calls `train`.
+
+One iteration: the tf.data stream yields the real batch of this step (a pure function of
+seed and step, data_loader.py) -> train_step(real) runs one D and one G update on the
+device and returns scalar tensors -> every log interval (or whenever an event is due) those
+are read back, checked for NaN, logged, and the due events run.
+"""
+import os
+import signal
+import time
+
+from skingan.components import build_components
+from skingan.config import total_iterations
+from skingan.errors import UserError
+from skingan.runs import RunFolder
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or Inf; the run stops and keeps its last good checkpoint."""
+
+
+class StopRequest:
+    """Ctrl-C / SIGTERM set a flag; the loop saves a checkpoint and exits at the next step.
+    A second Ctrl-C aborts at once."""
+
+    def __init__(self):
+        self.signal = None
+        self._previous = {}
+
+    def install(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, _frame):
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+        print(f"\n{signal.Signals(signum).name} received: saving a checkpoint, then stopping "
+              "(Ctrl-C again to abort without saving)", flush=True)
+
+    def restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def load_training_data(cfg, folder, cache_dir, log):
+    """The run's images (uint8 (N, R, R, 3)) and data description; on resume, refuse data
+    that changed since the run began."""
+    import data_loader
+    data_path = cfg["data"]
+    if cfg["demo"]:
+        from skingan.demo_data import DEMO_ROOT, ensure_demo_data
+        data_path = ensure_demo_data(DEMO_ROOT, log=log)
+        log("no --data given: training on the built-in demo data (synthetic lesions), "
+            "short preset")
+    images, info = data_loader.load_data(
+        data_path, labels=cfg["labels"], class_name=cfg["class_name"],
+        resolution=cfg["resolution"], crop=cfg["crop"], cache_dir=cache_dir, log=log,
+        exclude=cfg.get("exclude"))
+    stored = folder.read_config()
+    if stored is not None:
+        then = stored.get("data", {}).get("num_images")
+        if then is not None and then != info["num_images"]:
+            raise UserError(f"the data changed since run '{folder.run}' began: {then} images "
+                            f"then, {info['num_images']} now; resume on the same data or "
+                            "start a new --run")
+    return images, info
+
+
+def restore(checkpoint, manager):
+    """Restore the newest checkpoint, if any; returns the step it holds."""
+    import tensorflow as tf
+    if manager.latest_checkpoint:
+        try:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as err:
+            raise UserError(f"checkpoint {manager.latest_checkpoint} does not fit the model "
+                            f"these settings build ({str(err).splitlines()[0]})") from None
+    return int(checkpoint.step.numpy())
+
+
+def make_events(cfg, parts, folder, manager, images, train_log, tracker, log):
+    from skingan import events
+    from skingan.monitoring import HealthMonitor
+    health = HealthMonitor()
+    found = [events.Progress(cfg["log_every"], cfg["batch_size"], log),
+             events.SampleGrid(cfg["sample_every"], parts, folder, train_log, health,
+                               HealthMonitor.diversity(images[:256]), log)]
+    if tracker:
+        found.append(events.QualityScore(cfg["eval_every"], parts, folder, tracker,
+                                         train_log, log))
+    found.append(events.Checkpoint(cfg["checkpoint_every"], parts, folder, manager))
+    return found, health
+
+
+def make_stream(cfg, parts, images, step):
+    import data_loader
+    dataset = data_loader.make_dataset(
+        images, cfg["batch_size"], seed=cfg["seed"], value_range=parts.family.value_range,
+        hflip=cfg["hflip"], vflip=cfg["vflip"], rot90=cfg["rot90"], start_step=step,
+        partial_batches=cfg.get("epochs") is not None)
+    if parts.strategy.num_replicas_in_sync > 1:
+        dataset = parts.strategy.experimental_distribute_dataset(dataset)
+    return dataset
+
+
+def check_replicas(cfg, replicas, num_images):
+    """Every batch, an epoch's partial last one included, must split evenly over devices."""
+    sizes = {cfg["batch_size"]}
+    if cfg.get("epochs") is not None and num_images % cfg["batch_size"]:
+        sizes.add(num_images % cfg["batch_size"])
+    for size in sorted(sizes):
+        if size % replicas:
+            raise UserError(f"a batch of {size} images does not split evenly over "
+                            f"{replicas} devices; choose another --batch-size")
+
+
+def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_signals=True,
+          cache_dir=None):
+    """Train (or resume) run `run` with settings `cfg` up to its length (--steps or --epochs).
+
+    cache_dir: where decoded images are cached between runs (None: decode every time).
+    Returns a dict with the final step, the paths, why it stopped and the training
+    throughput (images/s over the intervals after the first, which holds the tf.function
+    tracing; time spent on samples and checkpoints excluded). Raises UserError for bad
+    input and NonFiniteLossError when a loss diverges.
+    """
+    import tensorflow as tf
+
+    from skingan.monitoring import TrainingLog
+    folder = RunFolder(models_dir, results_dir, run)
+    if not folder.exists():
+        folder.check_can_start()
+    images, data_info = load_training_data(cfg, folder, cache_dir, log)
+    parts = build_components(cfg, strategy)
+    replicas = parts.strategy.num_replicas_in_sync
+    check_replicas(cfg, replicas, len(images))
+    image_ids = data_info.pop("image_ids")
+    folder.write_config(cfg, data_info, parts.family.value_range)
+    folder.write_trained_images(image_ids)
+    total = total_iterations(cfg, len(images))
+
+    tracker = None
+    if cfg["eval_every"]:
+        from skingan.quality import QualityTracker
+        tracker = QualityTracker(images, cfg["eval_images"], cfg["seed"], folder.out_dir,
+                                 fid=cfg["eval_fid"],
+                                 inception_weights=cfg["inception_weights"], log=log)
+    checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
+    if tracker:
+        checkpoint.best_score = tracker.best
+    manager = folder.checkpoint_manager(checkpoint, cfg["keep_checkpoints"])
+    step = restore(checkpoint, manager)
+    if tracker:
+        tracker.start_log(step)
+
+    log(f"run '{run}': {cfg['model']} {cfg['resolution']}px, batch {cfg['batch_size']}, "
+        + (f"{cfg['epochs']} epochs = " if cfg.get("epochs") is not None else "")
+        + f"{total} iterations, {replicas} device(s)"
+        f"{', XLA' if cfg['xla'] else ''}{', bf16' if cfg['mixed_precision'] else ''}; "
+        + (f"resuming from step {step}" if step else "starting from step 0"))
+    log(f"  checkpoints: {folder.run_dir}\n  samples and logs: {folder.out_dir}")
+    if step >= total:
+        log(f"run '{run}' is already at step {step} of {total}: nothing to do (pass a larger "
+            f"--{'epochs' if cfg.get('epochs') is not None else 'steps'} to continue it)")
+        return {"step": step, "run_dir": folder.run_dir, "results_dir": folder.out_dir,
+                "stopped": "done"}
+
+    train_log = TrainingLog(folder.out_dir, list(parts.family.metric_names), resume_step=step)
+    events, health = make_events(cfg, parts, folder, manager, images, train_log, tracker, log)
+    stop = StopRequest()
+    if handle_signals:
+        stop.install()
+    try:
+        result = run_iterations(cfg, parts, make_stream(cfg, parts, images, step), step,
+                                total, len(images), events, health, train_log, stop, log)
+    finally:
+        stop.restore()
+        train_log.close()
+    if result["stopped"] == "done":
+        log(f"done: step {result['step']}. Samples and loss curve in {folder.out_dir}; "
+            f"generate images with python generate.py --run {run} --n 500")
+    return dict(result, run_dir=folder.run_dir, results_dir=folder.out_dir)
+
+
+def read_back(pending, last_saved):
+    """Metrics of the steps since the last read, as floats; stop on a NaN or Inf."""
+    from skingan.monitoring import first_non_finite
+    rows = [(s, {k: float(v) for k, v in m.items()}) for s, m in pending]
+    bad = first_non_finite(rows)
+    if bad:
+        raise NonFiniteLossError(
+            f"{bad[1]} became {bad[2]} at step {bad[0]}; training stopped, the last good "
+            f"checkpoint (step {last_saved}) is kept. Try a lower --lr or --mixed-precision "
+            "off")
+    return rows
+
+
+def run_iterations(cfg, parts, dataset, step, total, num_images, events, health, train_log,
+                   stop, log):
+    """Iterate the step over the stream until `total` or a stop request, running the due
+    events. Returns {"step", "stopped", "images_per_sec"}."""
+    from skingan.events import LoopState
+    from data_loader import iterations_per_epoch
+    checkpoints = events[-1]
+    checkpoints.last_saved = start = step
+    per_epoch = iterations_per_epoch(num_images, cfg["batch_size"])
+    state = LoopState(step=step, total=total)
+    pending, timer = [], (time.perf_counter(), step)
+    steady = [0, 0.0]                               # images and seconds after tracing
+    for real in dataset:
+        pending.append((step + 1, parts.train_step(real)))
+        step += 1
+        state.step, state.stopping = step, stop.signal is not None
+        due = [event for event in events if event.due(state)]
+        if not due:
+            continue
+        # Reading the metrics back waits for the device: only when an event needs them,
+        # so the host never stalls the accelerator between steps.
+        state.rows, pending = read_back(pending, checkpoints.last_saved), []
+        train_log.add_rows(state.rows)
+        for s, metrics in state.rows:
+            warning = health.update(s, metrics)
+            if warning:
+                log(warning)
+        seconds = time.perf_counter() - timer[0]
+        images_done = images_between(cfg, timer[1], step, num_images)
+        if timer[1] > start:                        # the first interval holds tracing
+            steady[0] += images_done
+            steady[1] += seconds
+        state.rate = images_done / max(seconds, 1e-9)
+        if cfg.get("epochs") is not None:
+            state.epoch = f" (epoch {-(-step // per_epoch)}/{cfg['epochs']})"
+        for event in due:
+            event(state)
+        train_log.flush()
+        timer = (time.perf_counter(), step)         # the next rate excludes the events
+        if stop.signal is not None:
+            if checkpoints.last_saved != step:      # the signal came during the events
+                checkpoints(state)
+            log(f"stopped at step {step}; checkpoint saved. Rerun the same command to resume.")
+            return {"step": step, "stopped": signal.Signals(stop.signal).name,
+                    "images_per_sec": None}
+        if state.finished:
+            break
+    return {"step": step, "stopped": "done",
+            "images_per_sec": steady[0] / steady[1] if steady[1] else None}
+
+
+def images_between(cfg, first, last, num_images):
+    """Real images trained on in iterations first+1 .. last (partial batches counted)."""
+    if cfg.get("epochs") is None:
+        return (last - first) * cfg["batch_size"]
+    import data_loader
+    return sum(len(data_loader.epoch_batch_indices(s, cfg["batch_size"], num_images, 0)[0])
+               for s in range(first, last))

@@ -1,0 +1,102 @@
+"""Run folders: where a run keeps what it needs to continue, and what it leaves to look at.
+
+    SavedModels/<run>/config.json         settings, data description, versions, command
+    SavedModels/<run>/trained_images.txt  ids of the images the GAN trained on (leak checks)
+    SavedModels/<run>/checkpoints/        tf.train.Checkpoint files, ckpt-<step>
+    SavedModels/<run>/generator.keras     the latest generator (the EMA one with --ema)
+    SavedModels/<run>/generator_best.keras  the best by quality score (with --eval-every)
+    Results/<run>/                        sample grids, losses.csv/png, metrics.csv, TensorBoard
+"""
+import json
+import os
+import platform
+import re
+import sys
+
+from skingan.errors import UserError
+from skingan.fileio import atomic_path, write_json, write_lines
+
+CONFIG = "config.json"
+TRAINED_IMAGES = "trained_images.txt"
+
+
+def read_config(run_dir):
+    """The stored config.json document of a run folder, or None when there is none."""
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+        doc["settings"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"cannot read {path}: {type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else 'no settings'}") from None
+    return doc
+
+
+def package_versions():
+    import keras
+    import numpy
+    import tensorflow as tf
+    return {"python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": numpy.__version__,
+            "platform": platform.platform()}
+
+
+class RunFolder:
+    """The two folders of one run and the files in them."""
+
+    def __init__(self, models_dir, results_dir, run):
+        self.run = run
+        self.run_dir = os.path.join(models_dir, run)
+        self.out_dir = os.path.join(results_dir, run)
+        self.config_path = os.path.join(self.run_dir, CONFIG)
+        self.checkpoint_dir = os.path.join(self.run_dir, "checkpoints")
+
+    def exists(self):
+        return os.path.exists(self.config_path)
+
+    def check_can_start(self):
+        """A new run may not write into folders that hold someone else's files."""
+        for folder in (self.run_dir, self.out_dir):
+            if os.path.isdir(folder) and os.listdir(folder):
+                raise UserError(f"{folder} already holds files but no run config; move it "
+                                "away or choose another --run name (nothing was overwritten)")
+
+    def read_config(self):
+        return read_config(self.run_dir)
+
+    def write_config(self, settings, data_info, value_range):
+        """config.json first, so that whatever is written next belongs to a known run."""
+        os.makedirs(self.run_dir, exist_ok=True)
+        os.makedirs(self.out_dir, exist_ok=True)
+        write_json(self.config_path, {
+            "run": self.run, "settings": settings, "data": data_info,
+            "versions": package_versions(), "command": sys.argv,
+            "value_range": list(value_range)})
+
+    def write_trained_images(self, image_ids):
+        write_lines(os.path.join(self.run_dir, TRAINED_IMAGES), image_ids)
+
+    def export(self, model, name="generator"):
+        """Save a generator as <name>.keras, replacing the previous one only when complete."""
+        with atomic_path(os.path.join(self.run_dir, f"{name}.keras")) as tmp:
+            model.save(tmp)
+
+    def checkpoint_manager(self, checkpoint, keep):
+        """A CheckpointManager keeping the newest `keep` checkpoints (0: keep all)."""
+        import tensorflow as tf
+        return tf.train.CheckpointManager(checkpoint, self.checkpoint_dir,
+                                          max_to_keep=keep or None)
+
+    def checkpoint_steps(self):
+        """{step: checkpoint prefix} of the checkpoints in the folder, oldest first."""
+        found = {}
+        if os.path.isdir(self.checkpoint_dir):
+            for name in os.listdir(self.checkpoint_dir):
+                match = re.fullmatch(r"ckpt-(\d+)\.index", name)
+                if match:
+                    found[int(match.group(1))] = os.path.join(self.checkpoint_dir,
+                                                              name[:-len(".index")])
+        return dict(sorted(found.items()))
