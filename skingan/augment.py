@@ -7,8 +7,13 @@ to produce augmented-looking images (the transforms are differentiable, so G's g
 flows through them). Policies, any combination, comma-separated:
 
 - color:       brightness shift, saturation and contrast scaling
-- translation: shift by up to 1/8 of the image size, zero fill
-- cutout:      a zeroed square of half the image size at a random place
+- translation: shift by up to 1/8 of the image size, the uncovered border filled with the
+               range's midpoint
+- cutout:      a square of half the image size at a random place set to the midpoint
+
+DiffAugment fills with the zeros of a [-1, 1] image, i.e. mid-grey: the fill here is the
+midpoint of value_range, never its low end (black), which would add a dark frame or square
+that no real image has.
 
 The random parameters are drawn by `draw_params` from the run's checkpointed generator
 (exact resume) for the whole global batch; `apply` is then a pure function of images and
@@ -58,9 +63,9 @@ def apply(images, params, value_range):
         mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)   # contrast x U(0.5, 1.5)
         x = (x - mean) * (u[..., 2:3] + 0.5) + mean
     if "translation" in params:
-        x = _translate(x, params["translation"], low)
+        x = _translate(x, params["translation"], (low + high) / 2)
     if "cutout" in params:
-        x = _cutout(x, params["cutout"], low)
+        x = _cutout(x, params["cutout"], (low + high) / 2)
     return x
 
 
@@ -71,7 +76,7 @@ def _translate(x, u, fill):
     max_shift = tf.cast(tf.stack([h, w]) // 8, tf.float32)
     shift = tf.cast(tf.round((u * 2 - 1) * max_shift), tf.int32)  # (B, 2)
     # Pad one pixel of fill all round; indices that fall outside clamp onto that border.
-    padded = tf.pad(x - fill, [[0, 0], [1, 1], [1, 1], [0, 0]]) + fill
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=fill)
     rows = tf.clip_by_value(tf.range(h)[None, :] - shift[:, 0:1] + 1, 0, h + 1)  # (B, H)
     cols = tf.clip_by_value(tf.range(w)[None, :] - shift[:, 1:2] + 1, 0, w + 1)  # (B, W)
     x = tf.gather(padded, rows, axis=1, batch_dims=1)             # (B, H, W + 2, C)

@@ -27,13 +27,14 @@ def test_brightness_shift_is_a_quarter_of_the_range():
     np.testing.assert_allclose(out[1] - x[1], -0.25, atol=1e-6)
 
 
-def test_translation_moves_pixels_and_fills_with_the_range_minimum():
+def test_translation_moves_pixels_and_fills_with_the_range_midpoint():
     x = images()
-    # u = 1 -> shift +H/8 = +2 rows and columns; u = 0.5 -> no shift
-    params = {"translation": tf.constant([[1.0, 1.0], [0.5, 0.5]])}
+    # u near 1 -> shift +H/8 = +2 rows and columns; u = 0.5 -> no shift
+    params = {"translation": tf.constant([[0.999, 0.999], [0.5, 0.5]])}
     out = augment.apply(x, params, (-1.0, 1.0)).numpy()
     np.testing.assert_allclose(out[0, 2:, 2:], x[0, :-2, :-2], atol=1e-6)
-    np.testing.assert_allclose(out[0, :2], -1.0)
+    np.testing.assert_allclose(out[0, :2], 0.0)    # DiffAugment's zero of a [-1, 1] image
+    np.testing.assert_allclose(out[0, :, :2], 0.0)
     np.testing.assert_allclose(out[1], x[1], atol=1e-6)
 
 
@@ -41,9 +42,26 @@ def test_cutout_blanks_a_quarter_of_the_image():
     x = images(size=16)
     params = {"cutout": tf.constant([[0.5, 0.5], [0.5, 0.5]])}
     out = augment.apply(x, params, (0.0, 1.0)).numpy()
-    blank = np.all(out == 0.0, axis=-1)
+    blank = np.all(out == 0.5, axis=-1)
     assert blank.sum(axis=(1, 2)).tolist() == [64, 64]       # 8 x 8 of 16 x 16
     assert blank[0, 4:12, 4:12].all()
+
+
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (-1.0, 1.0)])
+def test_translation_and_cutout_fill_with_the_midpoint_not_black(value_range):
+    # The bug this catches: a fill at the range's low end paints a black frame or square
+    # onto every image D sees (DiffAugment fills with mid-grey, the zeros of [-1, 1]).
+    low, high = value_range
+    mid = (low + high) / 2
+    params = {"translation": tf.constant([[0.0, 0.999]] * 2),  # shift -2 rows, +2 columns
+              "cutout": tf.constant([[0.0, 1.0], [0.5, 0.5]])}
+    grey = augment.apply(tf.fill([2, 16, 16, 3], mid), params, value_range).numpy()
+    np.testing.assert_array_equal(grey, mid)                     # mid-grey stays mid-grey
+    white = augment.apply(tf.fill([2, 16, 16, 3], high), params, value_range).numpy()
+    filled = white != high
+    assert filled.any()
+    np.testing.assert_array_equal(white[filled], mid)            # nothing goes black
+    assert (white >= mid).all()
 
 
 def test_gradients_flow_through_every_transform():
