@@ -13,7 +13,7 @@ flows through them). Policies, any combination, comma-separated:
 
 DiffAugment fills with the zeros of a [-1, 1] image, i.e. mid-grey: the fill here is the
 midpoint of value_range, never its low end (black), which would add a dark frame or square
-that no real image has.
+that no real image has. Colour magnitudes are DiffAugment's on [-1, 1], scaled to value_range.
 
 The random parameters are drawn by `draw_params` from the run's checkpointed generator
 (exact resume) for the whole global batch; `apply` is then a pure function of images and
@@ -56,8 +56,9 @@ def apply(images, params, value_range):
     span = high - low
     if "color" in params:
         u = params["color"][:, None, None, :]                     # (B, 1, 1, 3)
-        # DiffAugment on [-1, 1]: brightness + U(-0.5, 0.5), i.e. a quarter of the span
-        x = x + (u[..., 0:1] - 0.5) * span / 4
+        # DiffAugment on [-1, 1]: brightness + U(-0.5, 0.5), i.e. up to a quarter of the
+        # span either way: (u - 0.5) in [-0.5, 0.5) times half the span
+        x = x + (u[..., 0:1] - 0.5) * span / 2
         mean = tf.reduce_mean(x, axis=3, keepdims=True)           # saturation x U(0, 2)
         x = (x - mean) * (u[..., 1:2] * 2) + mean
         mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)   # contrast x U(0.5, 1.5)

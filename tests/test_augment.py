@@ -19,12 +19,15 @@ def test_color_at_the_midpoint_is_the_identity():
     np.testing.assert_allclose(augment.apply(x, params, (0.0, 1.0)), x, atol=1e-6)
 
 
-def test_brightness_shift_is_a_quarter_of_the_range():
+def test_brightness_shift_is_up_to_a_quarter_of_the_range():
+    # DiffAugment: + U(-0.5, 0.5) on [-1, 1]; on [0, 1] that is U(-0.25, 0.25)
     x = images()
     params = {"color": tf.constant([[1.0, 0.5, 0.5], [0.0, 0.5, 0.5]])}
     out = augment.apply(x, params, (-1.0, 1.0)).numpy()
-    np.testing.assert_allclose(out[0] - x[0], 0.25, atol=1e-6)   # (1 - 0.5) * 2 / 4
-    np.testing.assert_allclose(out[1] - x[1], -0.25, atol=1e-6)
+    np.testing.assert_allclose(out[0] - x[0], 0.5, atol=1e-6)
+    np.testing.assert_allclose(out[1] - x[1], -0.5, atol=1e-6)
+    out = augment.apply(x, params, (0.0, 1.0)).numpy()
+    np.testing.assert_allclose(out[0] - x[0], 0.25, atol=1e-6)
 
 
 def test_translation_moves_pixels_and_fills_with_the_range_midpoint():
@@ -62,6 +65,22 @@ def test_translation_and_cutout_fill_with_the_midpoint_not_black(value_range):
     assert filled.any()
     np.testing.assert_array_equal(white[filled], mid)            # nothing goes black
     assert (white >= mid).all()
+
+
+def test_colour_magnitudes_are_diffaugments():
+    # DiffAugment on [-1, 1]: brightness + U(-0.5, 0.5), saturation x U(0, 2) about the pixel's
+    # channel mean, contrast x U(0.5, 1.5) about the image mean; u = 0 and u -> 1 are the ends.
+    x = images()
+    rgb = lambda u: augment.apply(x, {"color": tf.constant([u, u], tf.float32)}, (-1.0, 1.0))
+    np.testing.assert_allclose(rgb([0.0, 0.5, 0.5]) - x, -0.5, atol=1e-6)
+    grey = rgb([0.5, 0.0, 0.5]).numpy()                          # saturation x 0: grey pixels
+    np.testing.assert_allclose(grey, np.mean(x, axis=3, keepdims=True).repeat(3, 3), atol=1e-6)
+    flat = rgb([0.5, 0.5, 0.0]).numpy()                          # contrast x 0.5
+    mean = np.mean(x, axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(flat, (x - mean) * 0.5 + mean, atol=1e-6)
+    twice = rgb([0.5, 1.0, 0.5]).numpy()                         # saturation x 2
+    m = np.mean(x, axis=3, keepdims=True)
+    np.testing.assert_allclose(twice, (x - m) * 2 + m, atol=1e-6)
 
 
 def test_gradients_flow_through_every_transform():
