@@ -67,6 +67,30 @@ def test_translation_and_cutout_fill_with_the_midpoint_not_black(value_range):
     assert (white >= mid).all()
 
 
+def test_translation_shifts_are_uniform_whole_pixels_within_an_eighth():
+    # DiffAugment draws each shift as a uniform integer in [-size/8, size/8]: at 16 px, 5
+    # values of probability 1/5 each (rounding a continuous shift would halve the end ones).
+    u = tf.constant(np.linspace(0, 1, 1000, endpoint=False)[:, None].repeat(2, 1), tf.float32)
+    x = tf.tile(tf.reshape(tf.range(16, dtype=tf.float32), [1, 1, 16, 1]), [1000, 16, 1, 3])
+    out = augment.apply(x, {"translation": u}, (0.0, 16.0)).numpy()
+    shift = out[:, 8, 8, 0] - 8.0                                # column read at the centre
+    values, counts = np.unique(-shift, return_counts=True)
+    assert values.tolist() == [-2, -1, 0, 1, 2]
+    assert counts.tolist() == [200] * 5
+
+
+def test_cutout_centres_cover_the_image_and_its_edges_uniformly():
+    # DiffAugment: a whole-pixel centre uniform over [0, size] (size + 1 values for an even
+    # square), the square clipped to the image, so corners are blanked as often as centres.
+    n = 17 * 20
+    u = tf.constant(np.linspace(0, 1, n, endpoint=False)[:, None].repeat(2, 1), tf.float32)
+    out = augment.apply(tf.ones([n, 16, 16, 1]), {"cutout": u}, (0.0, 1.0)).numpy()
+    blank = out[..., 0] == 0.5
+    sizes = blank.sum(axis=(1, 2))
+    assert sizes.max() == 64 and sizes.min() == 16               # 4 x 4 when centred on a corner
+    np.testing.assert_array_equal(blank[:, 0, 0].sum(), blank[:, 15, 15].sum())
+
+
 def test_colour_magnitudes_are_diffaugments():
     # DiffAugment on [-1, 1]: brightness + U(-0.5, 0.5), saturation x U(0, 2) about the pixel's
     # channel mean, contrast x U(0.5, 1.5) about the image mean; u = 0 and u -> 1 are the ends.
@@ -81,6 +105,21 @@ def test_colour_magnitudes_are_diffaugments():
     twice = rgb([0.5, 1.0, 0.5]).numpy()                         # saturation x 2
     m = np.mean(x, axis=3, keepdims=True)
     np.testing.assert_allclose(twice, (x - m) * 2 + m, atol=1e-6)
+
+
+def test_reals_and_fakes_see_the_same_transform_family():
+    # The step draws one parameter set per batch D sees; all three must be the same policy
+    # (same keys and shapes), drawn independently, and every transform applies to every image.
+    from skingan import steps
+    rng = tf.random.Generator.from_seed(3)
+    draw, _ = steps._augmenter(rng, 4, augment.POLICIES, (0.0, 1.0))
+    params = draw()
+    assert set(params) == {"real", "fake_d", "fake_g"}
+    for name in ("fake_d", "fake_g"):
+        assert {k: v.shape for k, v in params[name].items()} == \
+            {k: v.shape for k, v in params["real"].items()} == \
+            {"color": (4, 3), "translation": (4, 2), "cutout": (4, 2)}
+        assert not np.array_equal(params[name]["color"], params["real"]["color"])
 
 
 def test_gradients_flow_through_every_transform():
