@@ -1,6 +1,6 @@
 """Adaptive discriminator augmentation (ADA; Karras et al. 2020, "Training Generative
-Adversarial Networks with Limited Data"), the core: the differentiable augmentation.
-Wiring into the train step comes separately.
+Adversarial Networks with Limited Data"), the core: the differentiable augmentation and the
+controller that adapts its strength p. Wiring into the train step comes separately.
 
 The augmentation is ADA's `bgc` set, in the order of the reference implementation
 (NVlabs stylegan2-ada-pytorch), each transform applied to each image with probability p:
@@ -42,6 +42,11 @@ the images. A transform that does not fire holds its identity value, and `apply`
 image whose whole group is the identity untouched bit for bit (tf.where), skipping the
 group's computation when no image in the batch needs it (tf.cond): at p = 0 `apply` returns
 its input exactly.
+
+Each iteration the train step must: draw one params dict per batch D sees (reals, fakes of
+the D update, fakes of the G update; the R1 penalty is taken on the augmented reals D sees),
+from `controller.p`; feed D's logits on the augmented reals to `controller.accumulate`; and
+after the iteration call `controller.maybe_adjust(iteration, global_batch)`.
 """
 import math
 
@@ -315,3 +320,84 @@ def _color(x, params, value_range):
     unit = tf.einsum("bij,bhwj->bhwi", m[:, :3, :3], unit) + m[:, None, None, :3, 3]
     return unit * half + mid
 
+
+# ---- The adaptive controller.
+
+P_MAX = float(np.nextafter(np.float32(1.0), np.float32(0.0)))   # largest float32 below 1
+
+
+def real_sign_stats(real_logits):
+    """(sum of sign(D(real)), count) as float32 scalars: what one replica contributes."""
+    logits = tf.cast(real_logits, tf.float32)
+    return tf.reduce_sum(tf.sign(logits)), tf.cast(tf.size(logits), tf.float32)
+
+
+class AdaController(tf.Module):
+    """ADA's augmentation probability p, adapted to how much D overfits.
+
+    The overfitting heuristic is r_t = E[sign(D(real))] over the reals D saw since the last
+    adjustment: the fraction of reals on the real side of D's decision boundary at 0, minus
+    the fraction on the fake side. Every `interval` iterations p moves by
+    sign(r_t - target) * batch * interval / (ada_kimg * 1000), i.e. it can traverse 0 -> 1 in
+    ada_kimg thousand images, and is clipped to [0, 1). ADA's defaults: target 0.6, 500 kimg,
+    every 4 iterations.
+
+    Both families read their logits the same way. DCGAN's D outputs log-odds: positive means
+    D calls the image real. SL-StyleGAN's least-squares D is trained toward +1 on reals and
+    -1 on fakes, so its decision boundary is also 0 and sign(D(real)) = +1 again means "on the
+    real side"; r_t near 1 means D separates the reals it was shown, whatever their margin.
+    (A real logit of exactly 0 counts as 0.)
+
+    fixed_p: hold p at this value (ablations, --ada-p); accumulation and r_t still run for the
+    log, p never moves. All state is tf.Variables (see checkpoint_items). Under a distribution
+    strategy call accumulate / accumulate_stats / maybe_adjust in cross-replica context (in the
+    step, outside strategy.run), with the replicas' real_sign_stats reduced by SUM.
+    """
+
+    def __init__(self, target=0.6, ada_kimg=500, interval=4, fixed_p=None, name="ada"):
+        super().__init__(name=name)
+        if fixed_p is not None and not 0.0 <= fixed_p <= 1.0:
+            raise ValueError(f"fixed_p must be in [0, 1], got {fixed_p}")
+        if ada_kimg <= 0 or interval < 1:
+            raise ValueError("ada_kimg must be positive and interval at least 1")
+        self.target, self.ada_kimg, self.interval = float(target), float(ada_kimg), int(interval)
+        self.fixed = fixed_p is not None
+        scalar = dict(dtype=tf.float32, trainable=False)
+        self.p = tf.Variable(float(fixed_p or 0.0), name="p", **scalar)
+        self.sign_sum = tf.Variable(0.0, name="sign_sum", **scalar)      # since last adjust
+        self.sign_count = tf.Variable(0.0, name="sign_count", **scalar)
+        self.rt = tf.Variable(0.0, name="rt", **scalar)                  # at the last adjust
+
+    def checkpoint_items(self):
+        """Trackables for tf.train.Checkpoint(**items, ...): p, the accumulators and r_t."""
+        return {"ada_p": self.p, "ada_sign_sum": self.sign_sum,
+                "ada_sign_count": self.sign_count, "ada_rt": self.rt}
+
+    def accumulate(self, real_logits):
+        """Add the signs of D's logits on (augmented) reals, any shape."""
+        self.accumulate_stats(*real_sign_stats(real_logits))
+
+    def accumulate_stats(self, sign_sum, count):
+        """Add a precomputed (sum of signs, count), e.g. real_sign_stats summed over replicas."""
+        self.sign_sum.assign_add(tf.cast(sign_sum, tf.float32))
+        self.sign_count.assign_add(tf.cast(count, tf.float32))
+
+    def adjust(self, batch_size):
+        """r_t from the accumulators, move p (unless fixed or nothing was accumulated), reset
+        the accumulators. batch_size: images per iteration (the global batch). Returns p."""
+        seen = self.sign_count > 0
+        rt = self.sign_sum / tf.maximum(self.sign_count, 1.0)
+        if not self.fixed:
+            rate = tf.cast(batch_size, tf.float32) * (self.interval / (self.ada_kimg * 1000))
+            step = tf.where(seen, tf.sign(rt - self.target) * rate, 0.0)
+            self.p.assign(tf.clip_by_value(self.p + step, 0.0, P_MAX))
+        self.rt.assign(tf.where(seen, rt, self.rt))
+        self.sign_sum.assign(0.0)
+        self.sign_count.assign(0.0)
+        return tf.identity(self.p)
+
+    def maybe_adjust(self, iteration, batch_size):
+        """adjust() after every `interval`-th iteration, counting iterations from 0 (so after
+        iterations 3, 7, 11, ... for interval 4). iteration: int or scalar tensor."""
+        due = tf.equal(tf.math.floormod(tf.cast(iteration, tf.int64) + 1, self.interval), 0)
+        return tf.cond(due, lambda: self.adjust(batch_size), lambda: tf.identity(self.p))

@@ -1,5 +1,6 @@
 """ADA: the augmentation pipeline (identity at p = 0, exact blits, reflection without leaks,
-gradients through every transform, colour maths)."""
+gradients through every transform, colour maths) and the adaptive controller (its step, its
+clipping, fixed mode, checkpointing)."""
 import math
 
 import numpy as np
@@ -219,3 +220,97 @@ def test_draw_and_apply_inside_tf_function_match_eager():
     jitted = tf.function(lambda x, params: ada.apply(x, params, (0.0, 1.0)), jit_compile=True)
     np.testing.assert_allclose(jitted(x, params), eager, atol=1e-5)
 
+
+# ---- the controller
+
+def feed(controller, logits, iterations):
+    for _ in range(iterations):
+        controller.accumulate(tf.constant(logits, tf.float32))
+
+
+def test_p_rises_by_exactly_one_step_when_d_separates_the_reals():
+    c = ada.AdaController()
+    feed(c, [[2.0]] * 16, 4)                             # r_t = 1 > 0.6
+    c.adjust(16)
+    np.testing.assert_allclose(c.p.numpy(), 16 * 4 / (500 * 1000), rtol=1e-6)
+    assert c.rt.numpy() == 1.0 and c.sign_count.numpy() == 0 and c.sign_sum.numpy() == 0
+    feed(c, [[0.5]] * 16, 4)
+    c.adjust(16)
+    np.testing.assert_allclose(c.p.numpy(), 2 * 16 * 4 / (500 * 1000), rtol=1e-6)
+
+
+def test_p_falls_by_one_step_when_d_cannot_separate_and_is_clipped_to_zero_and_one():
+    c = ada.AdaController(target=0.6, ada_kimg=100)
+    c.p.assign(0.5)
+    feed(c, [[-1.0, 1.0, -0.1, 3.0]] * 4, 4)             # r_t = 0 < 0.6
+    c.adjust(16)
+    np.testing.assert_allclose(c.p.numpy(), 0.5 - 16 * 4 / (100 * 1000), rtol=1e-6)
+    c.p.assign(1e-5)
+    feed(c, [[-1.0]] * 16, 4)
+    c.adjust(16)
+    assert c.p.numpy() == 0.0
+    c.p.assign(0.9999)
+    feed(c, [[1.0]] * 16, 4)
+    c.adjust(16)
+    assert 0.9999 < c.p.numpy() < 1.0
+
+
+def test_adjust_runs_every_fourth_iteration_and_not_without_data():
+    c = ada.AdaController()
+    for it in range(8):
+        feed(c, [[1.0]] * 16, 1)
+        c.maybe_adjust(it, 16)
+        steps = (it + 1) // 4
+        np.testing.assert_allclose(c.p.numpy(), steps * 64 / 500000, rtol=1e-6)
+    before = c.p.numpy()
+    c.adjust(16)                                          # nothing accumulated: p stays
+    assert c.p.numpy() == before
+
+
+def test_fixed_p_never_moves_but_still_reports_rt():
+    c = ada.AdaController(fixed_p=0.2)
+    for it in range(12):
+        feed(c, [[5.0]] * 16, 1)
+        c.maybe_adjust(it, 16)
+    assert c.p.numpy() == np.float32(0.2)
+    assert c.rt.numpy() == 1.0
+
+
+def test_controller_inside_tf_function():
+    c = ada.AdaController()
+
+    @tf.function
+    def step(iteration, logits):
+        c.accumulate(logits)
+        return c.maybe_adjust(iteration, 16)
+
+    for it in range(4):
+        p = step(tf.constant(it), tf.ones([16, 1]))
+    np.testing.assert_allclose(p, 64 / 500000, rtol=1e-6)
+
+
+def test_rng_and_controller_resume_from_a_checkpoint_to_identical_batches(tmp_path):
+    x = images()
+    rng, c = tf.random.Generator.from_seed(10), ada.AdaController()
+    feed(c, [[1.0]] * 16, 4)
+    c.adjust(16)
+    c.p.assign_add(0.4)                                   # a p where most transforms fire
+    feed(c, [[1.0, -1.0]] * 8, 2)                         # a half-filled accumulator
+    path = tf.train.Checkpoint(rng=rng, **c.checkpoint_items()).save(str(tmp_path / "ckpt"))
+
+    def next_batch(rng, c):
+        return ada.apply(x, ada.draw_params(rng, 4, c.p, 16), (0.0, 1.0)).numpy()
+
+    first = [next_batch(rng, c) for _ in range(2)]
+    feed(c, [[1.0]] * 16, 2)
+    c.adjust(16)
+    rng2, c2 = tf.random.Generator.from_seed(99), ada.AdaController()
+    tf.train.Checkpoint(rng=rng2, **c2.checkpoint_items()).restore(path).assert_consumed()
+    np.testing.assert_allclose([c2.p.numpy(), c2.sign_sum.numpy(), c2.sign_count.numpy()],
+                               [64 / 500000 + 0.4, 0.0, 32.0], rtol=1e-6)
+    second = [next_batch(rng2, c2) for _ in range(2)]
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    feed(c2, [[1.0]] * 16, 2)
+    c2.adjust(16)
+    assert c2.p.numpy() == c.p.numpy() and c2.rt.numpy() == c.rt.numpy()
