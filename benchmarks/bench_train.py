@@ -9,7 +9,7 @@ For DCGAN (64 px, batch 64) and SL-StyleGAN (256 px, batch 16), the authors' ful
 networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed precision
 (mixed_precision=True), it prints:
 
-- training images/s through the real loop, ``train.train`` (data pipeline, metric read-back,
+- training images/s through the real loop, ``skingan.loop.train`` (data pipeline, metric read-back,
   logging and checkpoint checks included; the first log interval, which holds tracing and
   compilation, and the time spent writing samples and checkpoints excluded), on synthetic
   demo images written to a temporary folder at the training resolution; --repeat N runs the
@@ -21,7 +21,7 @@ networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed 
   drift cancels. (On CPU a step call returns when the step is done; on a GPU it may return
   earlier, and this share would then be the host's, not the device's, idle time.);
 - the same compiled step called N times on one pre-made batch (a bare loop built from the same
-  pieces: families.FAMILIES[model].build, train.make_optimizer, the family's step factory),
+  pieces: skingan.components.build_components),
   for comparison; its ratio to the loop is only as good as the drift allows;
 - generation images/s (generate.generate_images on the generator.keras each family's first
   trained variant saved);
@@ -34,7 +34,6 @@ networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed 
 - which variant is fastest per family on this device (by the normalised figure).
 """
 import argparse
-import dataclasses
 import datetime
 import gc
 import os
@@ -131,21 +130,22 @@ def reset_keras():
 
 
 def make_cfg(model, variant, s, data_dir, models_dir):
-    import train
+    from skingan.config import resolve_config
     explicit = dict(model=model, data=data_dir, resolution=s["resolution"],
                     batch_size=s["batch_size"], steps=s["steps"], log_every=s["log_every"],
                     # no sample grid or checkpoint before the last step (which train()
                     # excludes from images_per_sec anyway)
                     sample_every=s["steps"] + 1000, checkpoint_every=s["steps"] + 1000,
                     channel_scale=1.0, run=f"{model}-{variant}", **VARIANTS[variant])
-    return train.resolve_config(explicit, models_dir)
+    return resolve_config(explicit, models_dir)
 
 
 def bench_loop(model, variant, s, data_dir, models_dir, results_dir, verbose):
-    """train.train (steady images/s, per-interval rates from its log) with its step calls
-    timed: returns (result, rates, wall, calls), calls = [(start, end) of each step call]."""
-    from skingan import families
-    import train
+    """The training loop (steady images/s, per-interval rates from its log) with its step
+    calls timed: returns (result, rates, wall, calls), calls = [(start, end) of each call]."""
+    from skingan import steps
+    from skingan.families import get_family
+    from skingan.loop import train
     run, cfg = make_cfg(model, variant, s, data_dir, models_dir)
     lines = []
     calls = []
@@ -155,10 +155,11 @@ def bench_loop(model, variant, s, data_dir, models_dir, results_dir, verbose):
         if verbose:
             print("    | " + str(msg).replace("\n", "\n    | "), flush=True)
 
-    family = families.FAMILIES[model]
+    name = get_family(model).step_factory
+    factory = getattr(steps, name)
 
     def timed_factory(*args, **kwargs):
-        step = family.make_step(*args, **kwargs)
+        step = factory(*args, **kwargs)
 
         def timed_step(real):
             start = time.perf_counter()
@@ -167,13 +168,13 @@ def bench_loop(model, variant, s, data_dir, models_dir, results_dir, verbose):
             return out
         return timed_step
 
-    families.FAMILIES[model] = dataclasses.replace(family, make_step=timed_factory)
+    setattr(steps, name, timed_factory)
     start = time.perf_counter()
     try:
-        result = train.train(cfg, run, models_dir, results_dir, log=log, handle_signals=False,
-                             cache_dir=None)
+        result = train(cfg, run, models_dir, results_dir, log=log, handle_signals=False,
+                       cache_dir=None)
     finally:
-        families.FAMILIES[model] = family
+        setattr(steps, name, factory)
     wall = time.perf_counter() - start
     rates = [float(m.group(1)) for line in lines if line.startswith("step ")
              for m in [re.search(r"([0-9.]+) img/s", line)] if m]
@@ -198,37 +199,20 @@ def python_overhead(calls, log_every):
 
 
 def build_train_step(model, cfg):
-    """The compiled train step train() would make for `cfg` (a resolved config), from the
-    same pieces: precision policy, seed, the family's builders, train.make_optimizer and the
-    family's step factory. DiffAugment and EMA (options beyond the papers) are left off."""
-    import keras
+    """The compiled train step the loop would make for `cfg` (a resolved config), built by
+    the loop's own build_components."""
     import tensorflow as tf
 
-    from skingan import families
-    import train
-    if cfg.get("augment") or cfg.get("ema"):
-        raise SystemExit("bench: the bare step models neither --augment nor --ema")
-    family = families.FAMILIES[model]
-    keras.mixed_precision.set_global_policy(
-        "mixed_bfloat16" if cfg["mixed_precision"] else "float32")
-    keras.utils.set_random_seed(cfg["seed"])
-    generator, discriminator = family.build(cfg)
-    g_opt, d_opt = train.make_optimizer(cfg), train.make_optimizer(cfg)
-    g_opt.build(generator.trainable_variables)
-    d_opt.build(discriminator.trainable_variables)
-    return family.make_step(generator, discriminator, g_opt, d_opt,
-                            tf.random.Generator.from_seed(cfg["seed"]),
-                            global_batch=cfg["batch_size"], latent_dim=cfg["latent_dim"],
-                            resolution=cfg["resolution"], jit_compile=cfg["xla"],
-                            value_range=family.value_range)
+    from skingan.components import build_components
+    return build_components(cfg, tf.distribute.get_strategy()).train_step
 
 
 def bench_bare(model, variant, s, data_dir, models_dir):
     """images/s of the same compiled step called bare_steps times on one pre-made batch."""
     import data_loader
-    from skingan import families
+    from skingan.families import get_family
     _, cfg = make_cfg(model, variant, s, data_dir, models_dir + "-bare")
-    family = families.FAMILIES[model]
+    family = get_family(model)
     images, _ = data_loader.load_data(cfg["data"], resolution=cfg["resolution"],
                                       crop=cfg["crop"], log=lambda *_: None)
     real = next(iter(data_loader.make_dataset(images, cfg["batch_size"], seed=cfg["seed"],

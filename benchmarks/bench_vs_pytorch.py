@@ -51,13 +51,13 @@ def tensorflow_worker(resolution, batch, keras_batchnorm=False):
     import data_loader
     import dcgan
     from skingan import families
-    import train
-    from bench_train import build_train_step
+    from benchmarks.bench_train import build_train_step
+    from skingan.config import new_run_settings
     if keras_batchnorm:  # same arguments, Keras' element-wise layer instead of the fused one
         dcgan.BatchNorm = keras.layers.BatchNormalization
-    family = families.FAMILIES["dcgan"]
-    cfg = dict(train.COMMON_DEFAULTS, **family.defaults, model="dcgan")
-    cfg.update(resolution=resolution, batch_size=batch)
+    cfg = new_run_settings(dict(model="dcgan", data="unused", resolution=resolution,
+                                batch_size=batch, steps=1))
+    family = families.get_family("dcgan")
     step = build_train_step("dcgan", cfg)
     images = np.random.default_rng(0).integers(0, 256, (256, resolution, resolution, 3),
                                                dtype=np.uint8)
