@@ -113,7 +113,7 @@ def defaults_help():
     from skingan.families import FAMILIES
     lines = ["Defaults for real data are the papers' settings:"]
     for family in FAMILIES.values():
-        d, demo = family.defaults, family.demo
+        d = family.defaults
         length = (f"{d['epochs']} epochs (last partial batch kept)" if d["epochs"]
                   else f"{d['steps']} iterations")
         lines.append(

@@ -7,7 +7,6 @@ seed and step, data_loader.py) -> train_step(real) runs one D and one G update o
 device and returns scalar tensors -> every log interval (or whenever an event is due) those
 are read back, checked for NaN, logged, and the due events run.
 """
-import os
 import signal
 import time
 

@@ -8,11 +8,34 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
 import pytest
+from PIL import Image
+
+
+def quiet(*_args, **_kwargs):
+    """A log function that prints nothing."""
+
+
+def write_image(path, color=(200, 120, 90), size=(12, 10), fmt=None):
+    """One flat-coloured RGB image of `size` (W, H) at `path`."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.new("RGB", size, color).save(path, format=fmt)
+    return str(path)
+
+
+def write_pngs(folder, n, size, seed):
+    """n PNGs of random rectangles on a dark background."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    for i in range(n):
+        img = np.zeros((size, size, 3), np.uint8) + rng.integers(0, 60, 3).astype(np.uint8)
+        y, x = rng.integers(0, size - 8, 2)
+        img[y:y + 8, x:x + 8] = rng.integers(120, 256, 3)
+        Image.fromarray(img).save(os.path.join(folder, f"img{i:03d}.png"))
+    return folder
 
 
 def write_blob_images(folder, n=12, size=24, seed=0):
     """n small RGB PNGs: a dark ellipse on a skin-toned background, each a little different."""
-    from PIL import Image
     os.makedirs(folder, exist_ok=True)
     rs = np.random.RandomState(seed)
     yy, xx = np.mgrid[:size, :size] / size

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(script, *args, cwd=ROOT, timeout=300):

@@ -8,10 +8,9 @@ from PIL import Image
 import data_loader
 from skingan import demo_data
 from skingan.errors import UserError
+from conftest import quiet
 
 
-def quiet(*args, **kwargs):
-    pass
 
 
 def image_files(folder):

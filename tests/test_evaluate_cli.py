@@ -4,23 +4,11 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from PIL import Image
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT, write_pngs
 
 
-def write_pngs(folder, n, size, seed):
-    """n PNGs of random rectangles on a dark background."""
-    rng = np.random.default_rng(seed)
-    os.makedirs(folder, exist_ok=True)
-    for i in range(n):
-        img = np.zeros((size, size, 3), np.uint8) + rng.integers(0, 60, 3).astype(np.uint8)
-        y, x = rng.integers(0, size - 8, 2)
-        img[y:y + 8, x:x + 8] = rng.integers(120, 256, 3)
-        Image.fromarray(img).save(os.path.join(folder, f"img{i:03d}.png"))
-    return folder
+
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import ROOT
 
 SCRIPT = r"""
 import json, sys
@@ -20,6 +20,7 @@ import keras
 from skingan.components import build_components, make_train_step
 from skingan.config import new_run_settings, resolve_config
 from skingan.loop import train
+from conftest import ROOT
 
 data, out = sys.argv[1], sys.argv[2]
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

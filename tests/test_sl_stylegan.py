@@ -14,8 +14,8 @@ import pytest
 import SL_StyleGAN as sl
 from skingan.errors import UserError, run_cli
 from skingan.model_summary import count_flops, count_params, summary_line
+from conftest import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Small enough to run forward passes in milliseconds: 4x4 constant of 8 channels, 1-2
 # channels near the image, 16-d style.

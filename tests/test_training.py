@@ -8,17 +8,16 @@ import pytest
 import tensorflow as tf
 
 import train
-from skingan import families, steps
+from skingan import steps
 from skingan.components import build_components, make_train_step
 from skingan.config import new_run_settings, resolve_config
 from skingan.errors import UserError
 from skingan.loop import NonFiniteLossError, train as train_run
+from conftest import quiet
 
 tf.config.experimental.enable_op_determinism()
 
 
-def quiet(*_args, **_kwargs):
-    pass
 
 
 def make_config(models_dir, data, **overrides):
@@ -237,8 +236,8 @@ def test_quality_scores_during_training_keep_the_best_generator(tmp_path, tiny_i
 
 def test_resumed_run_keeps_its_earlier_quality_scores(tmp_path, tiny_images):
     models, results = tmp_path / "models", tmp_path / "results"
-    for steps in (4, 6):
-        run, cfg = make_config(models, tiny_images, steps=steps, eval_every=2, eval_images=8)
+    for length in (4, 6):
+        run, cfg = make_config(models, tiny_images, steps=length, eval_every=2, eval_images=8)
         train_run(cfg, run, str(models), str(results), log=quiet, handle_signals=False)
     rows = np.genfromtxt(results / run / "metrics.csv", delimiter=",", names=True)
     np.testing.assert_array_equal(rows["step"], [2, 4, 6])
