@@ -3,7 +3,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -104,11 +104,16 @@ def test_sigterm_saves_a_checkpoint_and_rerun_resumes(tmp_path, tiny_images):
            "--sample-every", 100000, *dirs(tmp_path)]
     proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.time() + 240
+    # a silent hang must fail the test, not block it: kill the run after 240 s
+    watchdog = threading.Timer(240, proc.kill)
+    watchdog.start()
+    reached = False
     for line in proc.stdout:
         if line.startswith("step 3/"):
+            reached = True
             break
-        assert time.time() < deadline
+    watchdog.cancel()
+    assert reached and proc.poll() is None, "training never reached step 3"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err

@@ -20,7 +20,6 @@ import keras
 from skingan.components import build_components, make_train_step
 from skingan.config import new_run_settings, resolve_config
 from skingan.loop import train
-from conftest import ROOT
 
 data, out = sys.argv[1], sys.argv[2]
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -85,6 +84,7 @@ def test_two_logical_devices_match_one(tmp_path, tiny_images):
             assert abs(a - b) <= 1e-5 * max(1.0, abs(a)), (model, one, two)
         assert report[model]["max_weight_diff"] < 1e-5, model
     one, two = report["loop_losses"]
+    assert len(one) == len(two) == 3            # a row per step under both strategies
     for row_one, row_two in zip(one, two):
         for a, b in zip(row_one, row_two):
             assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (one, two)
