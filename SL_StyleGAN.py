@@ -1,6 +1,6 @@
 """SL-StyleGAN (Qin et al. 2020): the skin-lesion StyleGAN generator and discriminator.
 
-A StyleGAN cut down for small medical datasets (DESIGN.md section 1): no progressive growing,
+A StyleGAN cut down for small medical datasets: no progressive growing,
 no style mixing (one z per image), no noise on the learned constant, and a first 4x4 block
 with a single convolution. At the paper's settings the trainable parameter counts equal the
 authors' Keras model exactly (generator 9,266,195 / discriminator 2,404,113 at 256 px).

@@ -126,3 +126,34 @@ def defaults_help():
                  + "; ".join(f"{f.name} {f.demo['resolution']} px, {f.demo['steps']} iterations"
                              for f in FAMILIES.values()) + ".")
     return "\n".join(lines)
+
+
+def defaults_table():
+    """The README's table of each family's paper settings, as markdown (a test checks
+    that README.md holds exactly this)."""
+    from skingan.families import FAMILIES
+    fams = list(FAMILIES.values())
+
+    def length(d):
+        return (f"{d['epochs']:,} epochs, last partial batch kept" if d["epochs"]
+                else f"{d['steps']:,} iterations")
+
+    def adam(d):
+        return (f"Adam {d['lr']:g}, betas ({d['beta1']:g}, {d['beta2']:g}), eps "
+                f"{d['adam_epsilon']:g}" + (f", time decay {d['lr_decay']:g}"
+                                            if d["lr_decay"] else ""))
+
+    rows = [("resolution", lambda d: str(d["resolution"])),
+            ("batch", lambda d: str(d["batch_size"])),
+            ("length", length), ("optimiser", adam),
+            ("made square by", lambda d: {"resize": "squashing (resize)",
+                                          "center": "shorter side resized, centre crop"}
+             [d["crop"]]),
+            ("random flips", lambda d: "horizontal" if d["hflip"] else "none"),
+            ("samples / checkpoints every",
+             lambda d: f"{d['sample_every']} / {d['checkpoint_every']} iterations")]
+    lines = ["| | " + " | ".join(f"{f.title} (`--model {f.name}`)" for f in fams) + " |",
+             "|---|" + "---|" * len(fams)]
+    lines += [f"| {name} | " + " | ".join(cell(f.defaults) for f in fams) + " |"
+              for name, cell in rows]
+    return "\n".join(lines)

@@ -99,3 +99,15 @@ def test_bad_flags_are_refused_while_parsing(capsys):
             train.main(argv)
         text = capsys.readouterr().err + (str(info.value) if info.type is UserError else "")
         assert message in text, argv
+
+
+def test_readme_and_help_state_the_registry_defaults():
+    import os
+
+    from conftest import ROOT
+    from skingan.config import defaults_help, defaults_table
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert defaults_table() in f.read()
+    text = train.build_parser().format_help()
+    assert defaults_help() in text
+    assert "dcgan: 64 px, batch 257, 2000 epochs" in text and "eps 1e-08" in text
