@@ -1,7 +1,7 @@
 """DCGAN for skin-lesion augmentation (Bhavsar et al. 2021; Radford et al. 2015).
 
-The classic DCGAN (Radford et al. 2015) as Bhavsar et al. 2021 use it. At 64 px the trainable parameter counts equal the
-authors' PyTorch model exactly: generator 3,576,704, discriminator 2,765,568.
+The classic DCGAN as Bhavsar et al. 2021 use it. At 64 px the trainable parameter counts
+equal the authors' PyTorch model exactly: generator 3,576,704, discriminator 2,765,568.
 
     G = build_generator(64)          # z (B, 100) -> image (B, 64, 64, 3), tanh, in [-1, 1]
     D = build_discriminator(64)      # image (B, 64, 64, 3) -> one logit (B, 1)
