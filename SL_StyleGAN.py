@@ -26,7 +26,7 @@ import numbers
 import keras
 from keras import ops
 
-from skingan import errors
+from skingan import conditional, errors
 from skingan.errors import UserError, run_cli
 from skingan.model_summary import summary_cli
 
@@ -160,13 +160,21 @@ class AdaIN(keras.layers.Layer):
 # Generator
 # --------------------------------------------------------------------------------------
 
-def build_mapping(latent_dim=100, w_dim=512, mapping_layers=8):
-    """The mapping network z -> w: ``mapping_layers`` x (Dense(w_dim, he_normal), LReLU 0.2)."""
+def build_mapping(latent_dim=100, w_dim=512, mapping_layers=8, num_classes=0):
+    """The mapping network z -> w: ``mapping_layers`` x (Dense(w_dim, he_normal), LReLU 0.2).
+
+    num_classes > 0 (conditional, beyond the paper): inputs [z, label (B,) int], and the first
+    layer reads [normalised z, normalised class embedding (w_dim)] (skingan/conditional.py).
+    """
     latent_dim = errors.check_positive_int("latent_dim", latent_dim)
     w_dim = errors.check_positive_int("w_dim", w_dim)
     mapping_layers = errors.check_positive_int("mapping_layers", mapping_layers)
     z = keras.Input(shape=(latent_dim,), name="z")  # state size: (B, latent_dim)
-    w = z
+    inputs, w = z, z
+    if num_classes:
+        label = conditional.label_input()
+        inputs = [z, label]
+        w = conditional.embed_with_latent(z, label, num_classes, w_dim)  # (B, latent + w_dim)
     for i in range(mapping_layers):
         w = keras.layers.Dense(w_dim, kernel_initializer="he_normal", name=f"map{i}_dense")(w)
         # The last activation emits float32 even under mixed precision, so that w_avg and
@@ -175,7 +183,7 @@ def build_mapping(latent_dim=100, w_dim=512, mapping_layers=8):
         w = keras.layers.LeakyReLU(
             0.2, dtype="float32" if last else None, name=f"map{i}_lrelu"
         )(w)  # state size: (B, w_dim)
-    return keras.Model(z, w, name="mapping")
+    return keras.Model(inputs, w, name="mapping")
 
 
 def _noise_adain_act(x, w, noise, filters, prefix):
@@ -239,24 +247,29 @@ def build_synthesis(resolution=DEFAULT_RESOLUTION, w_dim=512, channel_scale=1.0)
 
 
 def build_generator(
-    resolution=DEFAULT_RESOLUTION, latent_dim=100, w_dim=512, mapping_layers=8, channel_scale=1.0
+    resolution=DEFAULT_RESOLUTION, latent_dim=100, w_dim=512, mapping_layers=8, channel_scale=1.0,
+    num_classes=0,
 ):
     """The SL-StyleGAN generator: inputs [z (B, latent_dim), noise (B, R, R, 1)] -> (B, R, R, 3).
 
     z and the noise image are both N(0, 1). The output is a sigmoid, in VALUE_RANGE = [0, 1].
     The model is the composition of two nested models, ``get_mapping(G)`` (z -> w) and
     ``get_synthesis(G)`` ([w, noise] -> image). ``channel_scale`` shrinks every channel count
-    (tiny test/demo models); 1.0 is the authors' network.
+    (tiny test/demo models); 1.0 is the authors' network. num_classes > 0 makes it
+    class-conditional (inputs [z, noise, label]; only the mapping network changes).
     """
     resolution = check_resolution(resolution)
     latent_dim = errors.check_positive_int("latent_dim", latent_dim)
-    mapping = build_mapping(latent_dim, w_dim, mapping_layers)
+    mapping = build_mapping(latent_dim, w_dim, mapping_layers, num_classes)
     synthesis = build_synthesis(resolution, w_dim, channel_scale)
     z = keras.Input(shape=(latent_dim,), name="z")
     noise = keras.Input(shape=(resolution, resolution, 1), name="noise")
-    w = mapping(z)  # state size: (B, w_dim)
+    inputs = [z, noise]
+    if num_classes:
+        inputs.append(conditional.label_input())
+    w = mapping([z, inputs[2]] if num_classes else z)  # state size: (B, w_dim)
     image = synthesis([w, noise])  # state size: (B, R, R, 3)
-    return keras.Model([z, noise], image, name="sl-stylegan_generator")
+    return keras.Model(inputs, image, name="sl-stylegan_generator")
 
 
 def get_mapping(generator):
@@ -273,7 +286,8 @@ def get_synthesis(generator):
 # Discriminator
 # --------------------------------------------------------------------------------------
 
-def build_discriminator(resolution=DEFAULT_RESOLUTION, channel_scale=1.0, dropout=0.6):
+def build_discriminator(resolution=DEFAULT_RESOLUTION, channel_scale=1.0, dropout=0.6,
+                        num_classes=0):
     """The SL-StyleGAN discriminator: image (B, R, R, 3) -> one linear logit (B, 1).
 
     One block per halving from R down to 4x4, mirroring the generator through
@@ -281,6 +295,8 @@ def build_discriminator(resolution=DEFAULT_RESOLUTION, channel_scale=1.0, dropou
     with f = 16, 32, 64, 128, ... (the block reading an r x r map has ``table[r]`` filters).
     For R >= 32 that is exactly the authors' rule (16, 32, 64, then 128 if R > 32, 192 if
     R > 64, ...). Then Flatten -> Dense(128) -> ReLU -> Dropout -> Dense(1).
+    num_classes > 0: inputs [image, label] and the projection term <embed(label), phi> is
+    added to the logit, phi the 128 features after Dropout (skingan/conditional.py).
     """
     resolution = check_resolution(resolution)
     table = channel_table(resolution, channel_scale)
@@ -306,7 +322,11 @@ def build_discriminator(resolution=DEFAULT_RESOLUTION, channel_scale=1.0, dropou
     x = keras.layers.ReLU(name="fc_relu")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     logit = keras.layers.Dense(1, dtype="float32", name="logit")(x)  # state size: (B, 1)
-    return keras.Model(image, logit, name="sl-stylegan_discriminator")
+    if not num_classes:
+        return keras.Model(image, logit, name="sl-stylegan_discriminator")
+    label = conditional.label_input()
+    logit = conditional.projection_logit(logit, x, label, num_classes)
+    return keras.Model([image, label], logit, name="sl-stylegan_discriminator")
 
 
 # --------------------------------------------------------------------------------------
@@ -318,8 +338,8 @@ def main(argv=None):
         argv, "SL-StyleGAN (Qin et al. 2020) generator and discriminator.",
         f"a power of two, {MIN_RESOLUTION} to {MAX_RESOLUTION}", "--channel-scale", float, 1.0,
         "multiply every channel count (default 1.0: the authors' networks)",
-        lambda r, scale: (build_generator(r, channel_scale=scale),
-                          build_discriminator(r, channel_scale=scale)))
+        lambda r, scale, k: (build_generator(r, channel_scale=scale, num_classes=k),
+                             build_discriminator(r, channel_scale=scale, num_classes=k)))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ CLI: ``python dcgan.py --summary 64`` prints one line each for G and D.
 import keras
 import tensorflow as tf
 
-from skingan import errors
+from skingan import conditional, errors
 from skingan.errors import run_cli
 from skingan.model_summary import summary_cli
 
@@ -116,7 +116,7 @@ def _batch_norm(name, synchronized=False):
 
 
 def build_generator(resolution=DEFAULT_RESOLUTION, latent_dim=100, base_filters=64,
-                    sync_batchnorm=False):
+                    sync_batchnorm=False, num_classes=0):
     """The DCGAN generator: z (B, latent_dim) ~ N(0, 1) -> image (B, R, R, 3) in [-1, 1].
 
     z is reshaped to a 1x1 map, ConvTranspose 4x4 'valid' to 4x4, then one stride-2
@@ -124,12 +124,19 @@ def build_generator(resolution=DEFAULT_RESOLUTION, latent_dim=100, base_filters=
     ConvTranspose to 3 channels with tanh (computed in float32 under mixed precision).
     sync_batchnorm: under several replicas, BatchNorm statistics over the global batch (what
     one device would compute) instead of each replica's share.
+    num_classes > 0 (conditional, beyond the paper): inputs [z, label (B,) int], and the 1x1
+    map is [normalised z, normalised class embedding (latent_dim)] (skingan/conditional.py).
     """
     resolution = check_resolution(resolution)
     table = channel_table(resolution, base_filters)
     latent_dim = errors.check_positive_int("latent_dim", latent_dim)
     z = keras.Input(shape=(latent_dim,), name="z")
-    x = keras.layers.Reshape((1, 1, latent_dim), name="z_to_map")(z)  # state size: (B, 1, 1, 100)
+    inputs, code = z, z
+    if num_classes:
+        label = conditional.label_input()
+        inputs = [z, label]
+        code = conditional.embed_with_latent(z, label, num_classes, latent_dim)  # (B, 2 * 100)
+    x = keras.layers.Reshape((1, 1, code.shape[-1]), name="z_to_map")(code)  # (B, 1, 1, 100)
     # 1x1 -> 4x4: a transposed conv with 'valid' padding produces (1 - 1) * 1 + 4 = 4.
     x = keras.layers.Conv2DTranspose(
         table[4], 4, strides=1, padding="valid", use_bias=False,
@@ -150,16 +157,18 @@ def build_generator(resolution=DEFAULT_RESOLUTION, latent_dim=100, base_filters=
         3, 4, strides=2, padding="same", use_bias=False, activation="tanh",
         kernel_initializer=_conv_init(), dtype="float32", name="to_rgb",
     )(x)  # state size: (B, R, R, 3)
-    return keras.Model(z, image, name="dcgan_generator")
+    return keras.Model(inputs, image, name="dcgan_generator")
 
 
-def build_discriminator(resolution=DEFAULT_RESOLUTION, base_filters=64, sync_batchnorm=False):
+def build_discriminator(resolution=DEFAULT_RESOLUTION, base_filters=64, sync_batchnorm=False,
+                        num_classes=0):
     """The DCGAN discriminator: image (B, R, R, 3) in [-1, 1] -> one logit (B, 1).
 
     One stride-2 Conv 4x4 per halving from R to 4x4 (BatchNorm on all but the first; see
     build_generator for sync_batchnorm),
     LeakyReLU(0.2), then Conv 4x4 'valid' to a 1x1x1 map, flattened. The logit is linear:
-    use a from-logits loss.
+    use a from-logits loss. num_classes > 0: inputs [image, label], and the projection term
+    <embed(label), phi> is added to the logit, phi the flattened 4x4 features.
     """
     resolution = check_resolution(resolution)
     table = channel_table(resolution, base_filters)
@@ -175,12 +184,18 @@ def build_discriminator(resolution=DEFAULT_RESOLUTION, base_filters=64, sync_bat
             x = _batch_norm(f"d{r}_bn", sync_batchnorm)(x)
         x = keras.layers.LeakyReLU(0.2, name=f"d{r}_lrelu")(x)
         r //= 2
+    features = x  # state size at 64 px: (B, 4, 4, 512)
     x = keras.layers.Conv2D(
         1, 4, strides=1, padding="valid", use_bias=False,
         kernel_initializer=_conv_init(), dtype="float32", name="logit_conv",
     )(x)  # state size: (B, 1, 1, 1)
     logit = keras.layers.Flatten(dtype="float32", name="logit")(x)  # state size: (B, 1)
-    return keras.Model(image, logit, name="dcgan_discriminator")
+    if not num_classes:
+        return keras.Model(image, logit, name="dcgan_discriminator")
+    label = conditional.label_input()
+    phi = keras.layers.Flatten(name="features")(features)  # state size: (B, 8192)
+    logit = conditional.projection_logit(logit, phi, label, num_classes)
+    return keras.Model([image, label], logit, name="dcgan_discriminator")
 
 
 def main(argv=None):
@@ -188,8 +203,8 @@ def main(argv=None):
         argv, "DCGAN (Bhavsar et al. 2021) generator and discriminator.",
         ", ".join(str(r) for r in ALLOWED_RESOLUTIONS), "--base-filters", int, 64,
         "channels of the map next to the image (default 64: the authors' networks)",
-        lambda r, filters: (build_generator(r, base_filters=filters),
-                            build_discriminator(r, base_filters=filters)))
+        lambda r, filters, k: (build_generator(r, base_filters=filters, num_classes=k),
+                               build_discriminator(r, base_filters=filters, num_classes=k)))
 
 
 if __name__ == "__main__":

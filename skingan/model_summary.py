@@ -100,8 +100,9 @@ def summary_cli(argv, description, resolution_help, width_flag, width_type, widt
                 width_help, build_pair):
     """The ``--summary RESOLUTION`` command line both model files share.
 
-    build_pair(resolution, width) -> (generator, discriminator); ``width_flag`` is the
-    family's channel-width option (``--channel-scale`` or ``--base-filters``).
+    build_pair(resolution, width, num_classes) -> (generator, discriminator); ``width_flag``
+    is the family's channel-width option (``--channel-scale`` or ``--base-filters``). With
+    ``--classes K`` the class-conditional pair is summarised after the unconditional one.
     """
     import argparse
     parser = argparse.ArgumentParser(description=description)
@@ -110,10 +111,16 @@ def summary_cli(argv, description, resolution_help, width_flag, width_type, widt
                              f"({resolution_help}) and exit")
     parser.add_argument(width_flag, dest="width", type=width_type, default=width_default,
                         help=width_help)
+    parser.add_argument("--classes", type=int, default=0, metavar="K",
+                        help="also summarise the class-conditional networks for K classes")
     args = parser.parse_args(argv)
     if args.summary is None:
         parser.print_help()
         return 0
-    for model in build_pair(args.summary, args.width):
+    for model in build_pair(args.summary, args.width, 0):
         print(summary_line(model))
+    if args.classes:
+        for model in build_pair(args.summary, args.width, args.classes):
+            label = model.name.replace("_", " ")
+            print(summary_line(model, f"{label}, conditional on {args.classes} classes,"))
     return 0
