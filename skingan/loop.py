@@ -249,9 +249,13 @@ def run_iterations(cfg, parts, dataset, step, total, num_images, events, health,
 
 
 def images_between(cfg, first, last, num_images):
-    """Real images trained on in iterations first+1 .. last (partial batches counted)."""
+    """Real images trained on in iterations first+1 .. last: B each, except that in an
+    epoch-based run the last batch of each epoch holds only N - (K - 1) * B (K batches
+    per epoch)."""
+    batch = cfg["batch_size"]
     if cfg.get("epochs") is None:
-        return (last - first) * cfg["batch_size"]
-    import data_loader
-    return sum(len(data_loader.epoch_batch_indices(s, cfg["batch_size"], num_images, 0)[0])
-               for s in range(first, last))
+        return (last - first) * batch
+    from data_loader import iterations_per_epoch
+    per_epoch = iterations_per_epoch(num_images, batch)
+    partial = num_images - (per_epoch - 1) * batch
+    return sum(partial if s % per_epoch == per_epoch - 1 else batch for s in range(first, last))
