@@ -14,11 +14,10 @@ import json
 import math
 import os
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from skingan import cli, quiet_tf
+from skingan.errors import UserError, run_cli
 
-from skingan import cli  # noqa: E402
-from skingan.errors import UserError, run_cli  # noqa: E402
+ROOT = os.path.dirname(os.path.abspath(__file__))
 
 FEATURE_NETS = ("inception", "random-small")
 
@@ -183,12 +182,14 @@ def main(argv=None):
     if args.fake:
         fake_source = find_set(args.fake, "--fake")
         fake_size = fake_image_size(fake_source.paths)
+    elif not args.run.endswith(".keras"):        # unknown run: fail before loading Keras
+        from generate import find_run_dir
+        find_run_dir(args.run, args.models_dir)
+    quiet_tf.import_tensorflow()                 # before anything else imports TensorFlow
+    if args.fake:
         resolution = args.resolution or fake_size
         fake_what = fake_source.describe()
     else:
-        from generate import find_run_dir
-        if not args.run.endswith(".keras"):      # unknown run: fail before loading Keras
-            find_run_dir(args.run, args.models_dir)
         bundle, fakes = generate_fakes(args)
         if args.crop is None and bundle.run_dir:  # real images made square as training did
             from skingan.runs import read_config

@@ -31,6 +31,11 @@ def test_train_then_generate_end_to_end(tmp_path, tiny_images):
                *dirs(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "step 4/4" in done.stdout and "12 images" in done.stdout
+    # TensorFlow's start-up lines are gone; our own device line replaces them
+    assert "device: CPU only (no GPU found)" in done.stdout  # CUDA_VISIBLE_DEVICES="" here
+    from skingan.quiet_tf import HARMLESS
+    assert not [text for text in HARMLESS if text in done.stderr], done.stderr
+    assert f"in {tmp_path / 'models' / 'e2e'} (checkpoints, exports)" in done.stdout
     results = tmp_path / "results" / "e2e"
     assert {"samples_000004.png", "losses.png", "losses.csv"} <= set(os.listdir(results))
     grid = np.asarray(Image.open(results / "samples_000004.png"))
