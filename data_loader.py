@@ -14,7 +14,9 @@ Three steps, each usable alone:
      its images may be spread over several folders (``HAM10000_images_part_1/``, ``_part_2/``).
    - ``class-folders``: no CSV, a class name is given and ``data`` has a subfolder of that name
      (``data/akiec/``); all images below that subfolder, at any depth.
-   - ``folder``: no CSV and no class name: every image below ``data``, at any depth.
+   - ``folder``: no CSV and no class name: every image below ``data``, at any depth. When
+     ``data`` has two or more subfolders holding images, they are taken for class folders
+     and a ``DataError`` lists them with their counts instead (name one, or ``all``).
 
    CSV types are recognised by their header, not their file name. If no CSV is found in ``data``
    but a class is named and ``data`` has no class subfolders, the parent folder is searched too,
@@ -152,7 +154,7 @@ def _choose_csv(csvs):
     if len(training) == 1:
         return training[0]
     raise DataError(f"found several label CSV files ({_first(csvs, 5)}); "
-                    "choose one with labels=PATH (--labels)")
+                    "choose one with --labels PATH")
 
 
 def _read_labels(path):
@@ -228,8 +230,8 @@ def _from_csv(data, csv_path, class_name):
     counts = dict(sorted(counts.items(), key=lambda kv: kv[0].lower()))
     if class_name is None:
         raise DataError(f"{os.path.basename(csv_path)} has {len(counts)} classes; choose one "
-                        f"with class_name (--class): {_class_counts_text(counts)} "
-                        "(or 'all' for every image)")
+                        f"with --class: {_class_counts_text(counts)} "
+                        "(or --class all for every image)")
     if class_name.strip().lower() == "all" and "all" not in {c.lower() for c in counts}:
         wanted = sorted(labels)
         chosen = "all"
@@ -310,10 +312,27 @@ def find_images(data, labels=None, class_name=None):
         raise DataError(f"class '{class_name}' given, but {data} has neither a label CSV "
                         "nor class subfolders; leave the class out to use every image")
 
-    paths = _walk_images(data)
+    # Class folders without a class would mix every class into one training set.
+    folders = _class_folders(data)
+    if len(folders) >= 2:
+        counts = _class_counts_text({name: len(paths) for name, paths in folders.items()})
+        raise DataError(f"{data} has {len(folders)} class folders; choose one with --class: "
+                        f"{counts} (or --class all for every image)")
+    return images_in_folder(data)
+
+
+def images_in_folder(folder):
+    """Every image below ``folder``, at any depth, whatever its subfolders are called
+    (layout ``folder``): e.g. a folder of generated images."""
+    folder = os.path.abspath(os.fspath(folder))
+    if not os.path.exists(folder):
+        raise DataError(f"folder not found: {folder}")
+    if not os.path.isdir(folder):
+        raise DataError(f"not a folder: {folder}")
+    paths = _walk_images(folder)
     if not paths:
-        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {data}")
-    return ImageSource(paths, "folder", None, data)
+        raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {folder}")
+    return ImageSource(paths, "folder", None, folder)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -471,10 +490,18 @@ def _load(source, resolution, crop="resize", cache_dir=None, log=print, workers=
     return images, skipped
 
 
+def _short_error(path, error, limit=80):
+    """A skipped file's error without its own path (already named), cut to `limit` chars."""
+    for quoted in (repr(path), f'"{path}"', path):
+        error = error.replace(quoted, "").rstrip(" :")
+    return error if len(error) <= limit else error[:limit - 3] + "..."
+
+
 def _report_skipped(skipped, log):
+    # Each path is shown whole; only the error text after it is shortened.
     if skipped:
         log(f"skipped {len(skipped)} unreadable file(s): "
-            f"{_first(f'{p} ({e[:60]})' for p, e in skipped)}")
+            f"{_first(f'{p} ({_short_error(p, e)})' for p, e in skipped)}")
 
 
 def load_images(source, resolution, crop="resize", cache_dir=None, log=print, workers=None):

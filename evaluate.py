@@ -10,23 +10,21 @@ not just measure a difference in sharpness. FID, KID, precision and recall use K
 InceptionV3 (--inception-weights, or Keras' cache); without those weights they are skipped with
 instructions and SWD, which needs no network, is still reported. Nothing is downloaded.
 """
-import argparse
 import json
 import math
 import os
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from skingan import cli, quiet_tf
+from skingan.errors import UserError, run_cli
 
-from skingan.errors import UserError, run_cli  # noqa: E402
+ROOT = os.path.dirname(os.path.abspath(__file__))
 
 FEATURE_NETS = ("inception", "random-small")
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(
-        description="Evaluate generated images against real ones (FID, KID, SWD, precision, "
-                    "recall).", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def build_parser():
+    p = cli.Parser(description="Evaluate generated images against real ones (FID, KID, SWD, "
+                               "precision, recall).")
     p.add_argument("--real", required=True, help="folder of real images (any data_loader layout)")
     p.add_argument("--labels", help="label CSV for --real (ISIC 2018 or HAM10000), if not found "
                                     "automatically")
@@ -35,10 +33,11 @@ def parse_args(argv):
     fake.add_argument("--fake", help="folder of generated images (PNG/JPEG, any depth)")
     fake.add_argument("--run", help="run name in --models-dir, run folder or .keras generator: "
                                     "generate --n images and score them")
-    p.add_argument("--n", type=int, default=5000, help="images to generate with --run")
+    p.add_argument("--n", type=int, default=5000,
+                   help="images to generate with --run (default: %(default)s)")
     p.add_argument("--truncation", type=float, help="truncation psi for --run (sl-stylegan)")
     p.add_argument("--models-dir", default=os.path.join(ROOT, "SavedModels"),
-                   help="where run folders are (for --run)")
+                   help="where run folders are, for --run (default: %(default)s)")
     p.add_argument("--resolution", type=int,
                    help="common resolution of both sets, a power of two >= 16 "
                         "(default: the fake images' size)")
@@ -50,15 +49,19 @@ def parse_args(argv):
                    help="path to Keras' inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 "
                         "(default: Keras' cache, ~/.keras/models/)")
     p.add_argument("--feature-net", default="inception", choices=FEATURE_NETS,
-                   help="network for FID/KID/precision/recall. 'random-small' is FOR TESTING "
-                        "ONLY: a tiny randomly initialised net, its numbers are meaningless")
+                   help="network for FID/KID/precision/recall (default: %(default)s). "
+                        "'random-small' is FOR TESTING ONLY: a tiny randomly initialised "
+                        "net, its numbers are meaningless")
     p.add_argument("--swd-images", type=int, default=2048,
                    help="at most this many images per set for SWD (memory and time grow with "
-                        "it; compare SWDs computed with equal numbers)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per feature batch")
-    p.add_argument("--seed", type=int, default=0, help="seed of generated images, SWD and KID")
+                        "it; compare SWDs computed with equal numbers; default: "
+                        "%(default)s)")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="images per feature batch (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of generated images, SWD and KID (default: %(default)s)")
     p.add_argument("--json", help="write the results to this JSON file")
-    return p.parse_args(argv)
+    return p
 
 
 def check_args(args):
@@ -82,22 +85,38 @@ def check_resolution(resolution, what):
 
 
 def find_set(path, what, labels=None, class_name=None):
-    """data_loader.find_images with the option name in the message."""
-    from data_loader import DataError, find_images
+    """--real: data_loader.find_images (any layout); --fake: every image in the folder.
+    Errors name the option."""
+    from data_loader import DataError, find_images, images_in_folder
     try:
+        if what == "--fake":
+            return images_in_folder(path)
         return find_images(path, labels=labels, class_name=class_name)
     except DataError as err:
         raise UserError(f"{what}: {err}") from None
 
 
-def first_image_size(path):
-    """Side of the first fake image (its width), read from the header only."""
+def fake_image_size(paths):
+    """The side of the fake images, read from their headers only. They must all have one
+    size: a file of another size (a grid, another run's images) is named, not scored."""
     from PIL import Image
-    try:
-        with Image.open(path) as img:
-            return img.size[0]
-    except OSError as err:
-        raise UserError(f"--fake: cannot read {path}: {err}") from None
+    sizes = {}
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                sizes[path] = img.size
+        except OSError as err:
+            raise UserError(f"--fake: cannot read {path}: {err}") from None
+    counts = {}
+    for size in sizes.values():
+        counts[size] = counts.get(size, 0) + 1
+    expected = max(counts, key=counts.get)          # the size most of the images have
+    if len(counts) > 1:
+        odd = next(path for path, size in sizes.items() if size != expected)
+        raise UserError(f"--fake: {odd} is {sizes[odd][0]}x{sizes[odd][1]} px, the other "
+                        f"fake images are {expected[0]}x{expected[1]}; the folder must hold "
+                        "only one generator's images (move that file out)")
+    return expected[0]
 
 
 def resize_uint8(images, resolution):
@@ -154,7 +173,7 @@ def format_table(result):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     check_args(args)
     real_source = find_set(args.real, "--real", args.labels, args.class_name)
 
@@ -162,12 +181,15 @@ def main(argv=None):
     fake_source = bundle = None
     if args.fake:
         fake_source = find_set(args.fake, "--fake")
-        resolution = args.resolution or first_image_size(fake_source.paths[0])
+        fake_size = fake_image_size(fake_source.paths)
+    elif not args.run.endswith(".keras"):        # unknown run: fail before loading Keras
+        from generate import find_run_dir
+        find_run_dir(args.run, args.models_dir)
+    quiet_tf.import_tensorflow()                 # before anything else imports TensorFlow
+    if args.fake:
+        resolution = args.resolution or fake_size
         fake_what = fake_source.describe()
     else:
-        from generate import find_run_dir
-        if not args.run.endswith(".keras"):      # unknown run: fail before loading Keras
-            find_run_dir(args.run, args.models_dir)
         bundle, fakes = generate_fakes(args)
         if args.crop is None and bundle.run_dir:  # real images made square as training did
             from skingan.runs import read_config

@@ -15,11 +15,10 @@ import os
 import shutil
 import time
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from skingan import cli, quiet_tf
+from skingan.errors import UserError, run_cli
 
-from skingan import cli  # noqa: E402
-from skingan.errors import UserError, run_cli  # noqa: E402
+ROOT = os.path.dirname(os.path.abspath(__file__))
 
 W_AVG_SAMPLES = 10000  # latents averaged for the truncation trick's centre w_avg
 ISIC_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")  # the CSV's column order
@@ -234,6 +233,7 @@ def write_isic_csv(path, names, class_name):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    quiet_tf.import_tensorflow()             # before anything else imports TensorFlow
     bundle = load_generator(args.run, args.models_dir, args.step)
     name = os.path.basename(bundle.run_dir) if bundle.run_dir else \
         os.path.splitext(os.path.basename(bundle.source))[0]

@@ -16,11 +16,10 @@ import os
 import signal
 import sys
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from skingan import cli, quiet_tf
+from skingan.errors import run_cli
 
-from skingan import cli  # noqa: E402
-from skingan.errors import run_cli  # noqa: E402
+ROOT = os.path.dirname(os.path.abspath(__file__))
 
 # Flags that are not run settings.
 PLACES = ("models_dir", "results_dir", "cache_dir")
@@ -127,10 +126,12 @@ def build_parser():
 
 
 def main(argv=None):
+    args = build_parser().parse_args(argv)
+    log = functools.partial(print, flush=True)
+    quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
     from skingan.config import resolve_config
     from skingan.loop import NonFiniteLossError, train
 
-    args = build_parser().parse_args(argv)
     cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
     explicit = {k: v for k, v in vars(args).items() if v is not None and k not in PLACES}
     if "augment" in explicit:
@@ -139,7 +140,7 @@ def main(argv=None):
     run, cfg = resolve_config(explicit, args.models_dir)
     try:
         result = train(cfg, run, args.models_dir, args.results_dir, cache_dir=cache_dir,
-                       log=functools.partial(print, flush=True))
+                       log=log)
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)

@@ -181,6 +181,7 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     if result["stopped"] == "done":
         log(f"done: step {result['step']}. Samples and loss curve in {folder.out_dir}; "
             f"generate images with python generate.py --run {run} --n 500")
+        log(folder.disk_usage_text())
     return dict(result, run_dir=folder.run_dir, results_dir=folder.out_dir)
 
 

@@ -35,6 +35,26 @@ def read_config(run_dir):
     return doc
 
 
+def folder_bytes(path):
+    """Total size of the files below `path` (0 when it does not exist)."""
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(folder, name))
+            except OSError:  # removed meanwhile (an old checkpoint being replaced)
+                pass
+    return total
+
+
+def format_bytes(n):
+    """1234567 -> '1.2 MB' (powers of 1000, as `du --si` and file managers show)."""
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+
+
 def package_versions():
     import keras
     import numpy
@@ -89,6 +109,12 @@ class RunFolder:
         import tensorflow as tf
         return tf.train.CheckpointManager(checkpoint, self.checkpoint_dir,
                                           max_to_keep=keep or None)
+
+    def disk_usage_text(self):
+        """One line: how much disk the run's two folders take."""
+        return (f"disk: {format_bytes(folder_bytes(self.run_dir))} in {self.run_dir} "
+                f"(checkpoints, exports), {format_bytes(folder_bytes(self.out_dir))} in "
+                f"{self.out_dir}")
 
     def checkpoint_steps(self):
         """{step: checkpoint prefix} of the checkpoints in the folder, oldest first."""

@@ -31,6 +31,11 @@ def test_train_then_generate_end_to_end(tmp_path, tiny_images):
                *dirs(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "step 4/4" in done.stdout and "12 images" in done.stdout
+    # TensorFlow's start-up lines are gone; our own device line replaces them
+    assert "device: CPU only (no GPU found)" in done.stdout  # CUDA_VISIBLE_DEVICES="" here
+    from skingan.quiet_tf import HARMLESS
+    assert not [text for text in HARMLESS if text in done.stderr], done.stderr
+    assert f"in {tmp_path / 'models' / 'e2e'} (checkpoints, exports)" in done.stdout
     results = tmp_path / "results" / "e2e"
     assert {"samples_000004.png", "losses.png", "losses.csv"} <= set(os.listdir(results))
     grid = np.asarray(Image.open(results / "samples_000004.png"))
@@ -136,3 +141,43 @@ def test_help_lists_every_flag_with_defaults():
                  "--checkpoint-every", "--xla", "--mixed-precision", "--devices"):
         assert flag in result.stdout
     assert "20000" in result.stdout and "default" in result.stdout
+
+
+@pytest.mark.parametrize("script", ["train", "generate", "evaluate"])
+def test_help_shows_each_default_once(script):
+    import importlib
+    text = importlib.import_module(script).build_parser().format_help()
+    # one block per option: its line and the indented lines after it, up to the next option
+    blocks, block = [], []
+    for line in text.splitlines():
+        if line.startswith("  -") or not line.startswith("    "):
+            blocks.append(" ".join(block))
+            block = []
+        block.append(line.strip())
+    blocks.append(" ".join(block))
+    for block in blocks:
+        if block.startswith("-"):
+            assert block.count("default:") <= 1, block
+
+
+def test_typo_in_data_of_an_existing_run_says_data_path_not_found(tmp_path, tiny_images):
+    import train
+    from skingan.errors import UserError
+    run_dir = tmp_path / "models" / "dcgan-df-16px"          # the run the command names
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(
+        '{"settings": {"model": "dcgan", "data": "%s", "class_name": "DF"}}' % tiny_images)
+    typo = tiny_images + "x"
+    with pytest.raises(UserError, match="data path not found: " + typo):
+        train.main(["--data", typo, "--class", "DF", *map(str, TINY[:4] + dirs(tmp_path))])
+
+
+def test_generate_accepts_a_runs_results_folder(tmp_path):
+    import generate
+    models, results = tmp_path / "SavedModels", tmp_path / "Results"
+    (models / "dcgan-df-64px").mkdir(parents=True)
+    (models / "dcgan-df-64px" / "config.json").write_text('{"settings": {}}')
+    (results / "dcgan-df-64px").mkdir(parents=True)
+    for spec in ("dcgan-df-64px", str(results / "dcgan-df-64px"),
+                 str(results / "dcgan-df-64px") + os.sep):
+        assert generate.find_run_dir(spec, str(models)) == str(models / "dcgan-df-64px")

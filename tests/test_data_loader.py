@@ -73,6 +73,35 @@ def test_class_folders_nested_and_case_insensitive(tmp_path):
     assert len(everything.paths) == 5
 
 
+def test_class_folders_without_a_class_list_the_classes_with_counts(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / "akiec" / "gan_input" / f"{i}.jpg")
+    write_image(tmp_path / "bcc" / "x.jpg")
+    with pytest.raises(dl.DataError) as info:
+        dl.find_images(tmp_path)
+    message = str(info.value)
+    assert "2 class folders; choose one with --class: akiec 3, bcc 1" in message
+    assert "--class all" in message and "\n" not in message
+    assert dl.find_images(tmp_path, class_name="all").layout == "class-folders"
+
+
+def test_folder_with_one_subfolder_is_a_plain_folder(tmp_path):
+    write_image(tmp_path / "a.jpg")
+    write_image(tmp_path / "more" / "b.jpg")
+    source = dl.find_images(tmp_path)
+    assert source.layout == "folder" and len(source.paths) == 2
+
+
+def test_images_in_folder_takes_every_image_whatever_the_subfolders(tmp_path):
+    write_image(tmp_path / "x" / "a.png")
+    write_image(tmp_path / "y" / "b.png")
+    (tmp_path / "groundtruth.csv").write_text(ISIC_HEADER + "\n" + isic_row("a", "DF") + "\n")
+    source = dl.images_in_folder(tmp_path)
+    assert source.layout == "folder" and names(source.paths) == ["a", "b"]
+    with pytest.raises(dl.DataError, match="folder not found"):
+        dl.images_in_folder(tmp_path / "nope")
+
+
 def test_class_folders_unknown_class_lists_present(tmp_path):
     write_image(tmp_path / "akiec" / "a.jpg")
     write_image(tmp_path / "bcc" / "b.jpg")
@@ -105,8 +134,8 @@ def test_isic_without_class_lists_classes_with_counts(tmp_path):
         dl.find_images(tmp_path)
     message = str(info.value)
     assert "DF 1" in message and "MEL 2" in message and "NV 3" in message
-    assert "'all'" in message
-    assert "\n" not in message
+    assert "choose one with --class:" in message and "--class all" in message
+    assert "class_name" not in message and "\n" not in message
 
 
 def test_isic_row_without_a_positive_value_has_no_class(tmp_path):
@@ -253,6 +282,18 @@ def test_corrupt_files_are_skipped_and_reported_once(tmp_path):
     assert len(reports) == 1
     assert str(tmp_path / "big.jpg") in reports[0]
     assert len(good) == 3
+
+
+def test_skipped_file_report_keeps_the_path_whole(tmp_path):
+    deep = tmp_path.joinpath(*["a_rather_long_folder_name"] * 4)
+    write_image(deep / "good.png")
+    (deep / "bad.jpg").write_text("not a JPEG")
+    lines = []
+    dl.load_data(tmp_path, resolution=8, log=lines.append)
+    report = next(line for line in lines if "skipped 1 unreadable" in line)
+    bad = str(deep / "bad.jpg")
+    assert f"{bad} (UnidentifiedImageError: cannot identify image file)" in report
+    assert report.count(str(deep)) == 1  # the error text does not repeat (or cut) the path
 
 
 def test_all_corrupt_is_a_no_images_error(tmp_path):

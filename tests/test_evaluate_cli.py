@@ -73,3 +73,17 @@ def test_cli_bad_input_is_one_line_exit_2(folders, args, expected):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and expected in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("extra", [[], ["--resolution", "16"]])
+def test_fake_images_of_mixed_sizes_are_refused_naming_one(folders, tmp_path, extra):
+    base, real, _ = folders
+    mixed = write_pngs(str(tmp_path / "mixed"), 6, 32, seed=2)
+    Image.new("RGB", (274, 274)).save(os.path.join(mixed, "grid.png"))  # sorts first
+    proc = run_evaluate(["--real", real, "--fake", mixed] + extra, base)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    assert os.path.join(mixed, "grid.png") + " is 274x274 px" in errors[0]
+    assert "other fake images are 32x32" in errors[0]
+

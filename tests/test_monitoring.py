@@ -1,8 +1,10 @@
 """Health warnings, the loss log's resume behaviour and the NaN scan."""
 import math
+import os
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from skingan.monitoring import HealthMonitor, TrainingLog, first_non_finite
 
@@ -40,6 +42,49 @@ def test_collapse_warning_compares_sample_spread_with_real_images():
     assert warning is not None and "lost their diversity" in warning
     assert health.check_samples(30, collapsed, real_div) is None  # once per episode
     assert health.check_samples(40, real, real_div) is None
+
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def tiles(name, side=32):
+    """The 32 px images of a mosaic in tests/data, row by row."""
+    mosaic = np.asarray(Image.open(os.path.join(DATA, name)))
+    rows, cols = mosaic.shape[0] // side, mosaic.shape[1] // side
+    return mosaic.reshape(rows, side, cols, side, 3).transpose(0, 2, 1, 3, 4).reshape(
+        rows * cols, side, side, 3)
+
+
+@pytest.fixture(scope="module")
+def demo_reals():
+    from skingan.demo_data import demo_image
+    return np.stack([demo_image(i, size=32) for i in range(64)])
+
+
+def test_collapse_warning_on_real_runs(demo_reals):
+    """The two real cases: 32 samples of the demo's SL-StyleGAN run at 1,000 iterations
+    (the same brown oval on pink in every tile) and of the demo's DCGAN run at 300
+    iterations (varied), from `python train.py --steps 1000` and
+    `python train.py --model dcgan` at seed 0 (generate.py --seed 0 --n 32)."""
+    real_div = HealthMonitor.diversity(demo_reals)
+    collapsed = tiles("collapsed_sl-stylegan_demo_step1000.png")
+    varied = tiles("varied_dcgan_demo_step300.png")
+    assert HealthMonitor.diversity(collapsed) / real_div < 0.4
+    assert HealthMonitor.diversity(varied) / real_div > 0.7
+    assert "lost their diversity" in HealthMonitor().check_samples(1000, collapsed, real_div)
+    assert HealthMonitor().check_samples(300, varied, real_div) is None
+
+
+def test_collapse_warning_on_one_oval_with_noise(demo_reals):
+    rs = np.random.RandomState(0)
+    yy, xx = np.mgrid[:32, :32]
+    oval = ((yy - 16) / 9.0) ** 2 + ((xx - 15) / 12.0) ** 2 < 1
+    image = np.where(oval[..., None], [120, 70, 50], [230, 170, 160]).astype(np.float32)
+    same = np.clip(image + rs.normal(0, 12, (32, 32, 32, 3)), 0, 255).astype(np.uint8)
+    real_div = HealthMonitor.diversity(demo_reals)
+    assert HealthMonitor.diversity(same) < 0.2 * real_div
+    assert HealthMonitor().check_samples(500, same, real_div) is not None
+    assert HealthMonitor().check_samples(500, demo_reals[32:], real_div) is None
 
 
 def test_first_non_finite_finds_the_earliest_bad_value():

@@ -198,6 +198,19 @@ def test_run_folder_holds_what_resume_and_generate_need(tmp_path, tiny_images):
     assert {"losses.csv", "losses.png", "samples_000002.png", "tensorboard"} <= set(produced)
 
 
+def test_finished_run_reports_its_disk_usage(tmp_path, tiny_images):
+    from skingan.runs import folder_bytes, format_bytes
+    models, results = tmp_path / "models", tmp_path / "results"
+    run, cfg = make_config(models, tiny_images, steps=2)
+    messages = []
+    result = train_run(cfg, run, str(models), str(results), log=messages.append,
+                       handle_signals=False)
+    size = format_bytes(folder_bytes(result["run_dir"]))
+    assert size.endswith(" kB") or size.endswith(" MB")
+    assert f"disk: {size} in {result['run_dir']} (checkpoints, exports)" in messages[-1]
+    assert format_bytes(999) == "999 bytes" and format_bytes(214_000_000) == "214.0 MB"
+
+
 @pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
 @pytest.mark.parametrize("option", ["xla", "mixed_precision"])
 def test_xla_and_bf16_runs_train_with_finite_losses(tmp_path, tiny_images, option, model):
