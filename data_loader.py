@@ -33,7 +33,8 @@ Three steps, each usable alone:
    decoded in draft mode at >= 2x the target size, which is faster and nearly exact). The result is one
    uint8 array ``(N, R, R, 3)``. Unreadable files are skipped and reported once. With
    ``cache_dir`` the array is saved as a ``.npy`` file named by a hash of (paths, sizes, mtimes,
-   resolution, crop) and later loads memory-map it, with no decoding at all.
+   resolution, crop) and later loads memory-map it, with no decoding at all. Its size and
+   SHA-256 are recorded beside it; a cache file that no longer matches is rebuilt.
 
 3. ``make_dataset(images, batch_size, seed, ...)`` is the infinite training stream of float32
    NHWC batches in ``value_range``. The batch for step ``s`` is a pure function of
@@ -437,18 +438,9 @@ def _load(source, resolution, crop="resize", cache_dir=None, log=print, workers=
         key = _cache_key(paths, resolution, crop)
         cache_file = os.path.join(cache_dir, f"images_{resolution}px_{crop}_{key}.npy")
         meta_file = cache_file[:-4] + ".json"
-        # The .json is written after the .npy: its presence means the cache is complete.
-        if os.path.exists(meta_file) and os.path.exists(cache_file):
-            try:
-                with open(meta_file) as f:
-                    skipped = json.load(f)["skipped"]
-                images = np.load(cache_file, mmap_mode="r")
-                log(f"loaded {len(images)} cached {resolution}x{resolution} images "
-                    f"from {cache_file}")
-                _report_skipped(skipped, log)
-                return images, skipped
-            except (OSError, ValueError, KeyError) as err:
-                log(f"ignoring unreadable cache file {cache_file} ({err})")
+        cached = _read_cache(cache_file, meta_file, resolution, log)
+        if cached is not None:
+            return cached
 
     workers = workers or min(8, os.cpu_count() or 1)
     log(f"decoding {len(paths)} images to {resolution}x{resolution} "
@@ -480,10 +472,12 @@ def _load(source, resolution, crop="resize", cache_dir=None, log=print, workers=
         tmp = f"{cache_file}.tmp-{os.getpid()}"
         with open(tmp, "wb") as f:
             np.save(f, images)
+        # size and checksum of the bytes on disk, so a later damage is noticed
+        size, digest = os.path.getsize(tmp), _file_sha256(tmp)
         os.replace(tmp, cache_file)
         with open(meta_file + f".tmp-{os.getpid()}", "w") as f:
             json.dump({"resolution": resolution, "crop": crop, "num_images": len(images),
-                       "skipped": skipped}, f)
+                       "skipped": skipped, "bytes": size, "sha256": digest}, f)
         os.replace(meta_file + f".tmp-{os.getpid()}", meta_file)
         log(f"cached decoded images in {cache_file}")
         images = np.load(cache_file, mmap_mode="r")   # pages from disk; frees the copy
@@ -495,6 +489,53 @@ def _short_error(path, error, limit=80):
     for quoted in (repr(path), f'"{path}"', path):
         error = error.replace(quoted, "").rstrip(" :")
     return error if len(error) <= limit else error[:limit - 3] + "..."
+
+
+def _read_cache(cache_file, meta_file, resolution, log):
+    """(images, skipped) from a complete cache entry whose .npy still has the size and
+    checksum its .json recorded; None to decode again, saying why in one line when an
+    entry exists but is damaged. The .json is written after the .npy: its presence means
+    the .npy was complete when written."""
+    if not (os.path.exists(meta_file) and os.path.exists(cache_file)):
+        return None
+    try:
+        with open(meta_file) as f:
+            meta = json.load(f)
+        skipped = meta["skipped"]
+        problem = _cache_damage(cache_file, meta, resolution)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        problem = f"its description {os.path.basename(meta_file)} is unreadable ({err})"
+    if problem:
+        log(f"cache file {cache_file}: {problem}; rebuilding it from the images")
+        return None
+    images = np.load(cache_file, mmap_mode="r")
+    log(f"loaded {len(images)} cached {resolution}x{resolution} images from {cache_file}")
+    _report_skipped(skipped, log)
+    return images, skipped
+
+
+def _cache_damage(cache_file, meta, resolution):
+    """What is wrong with a cached .npy, as a phrase, or None when it is intact."""
+    if "bytes" not in meta or "sha256" not in meta:
+        return "no size or checksum recorded (written by an older version)"
+    size = os.path.getsize(cache_file)
+    if size != meta["bytes"]:
+        return f"truncated or extended: {size} bytes where {meta['bytes']} were written"
+    if _file_sha256(cache_file) != meta["sha256"]:
+        return "damaged: its checksum differs from the one recorded"
+    images = np.load(cache_file, mmap_mode="r")
+    if images.shape != (meta["num_images"], resolution, resolution, 3) \
+            or images.dtype != np.uint8:
+        return f"holds {images.dtype} {images.shape}, not the images recorded"
+    return None
+
+
+def _file_sha256(path, chunk=1 << 24):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _report_skipped(skipped, log):

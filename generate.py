@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import os
 import shutil
+import sys
 import time
 
 from skingan import cli, quiet_tf
@@ -53,13 +54,13 @@ class GeneratorBundle:
 
 def find_run_dir(spec, models_dir):
     """A run name, a run folder, or a run's Results folder -> its folder in models_dir."""
-    from skingan.runs import CONFIG
+    from skingan.runs import has_config
     for candidate in (spec, os.path.join(models_dir, spec),
                       os.path.join(models_dir, os.path.basename(os.path.normpath(spec)))):
-        if os.path.isfile(os.path.join(candidate, CONFIG)):
+        if has_config(candidate):
             return candidate
     runs = sorted(d for d in os.listdir(models_dir)
-                  if os.path.isfile(os.path.join(models_dir, d, CONFIG))) \
+                  if has_config(os.path.join(models_dir, d))) \
         if os.path.isdir(models_dir) else []
     known = f"; runs in {models_dir}: {', '.join(runs)}" if runs else \
         f"; {models_dir} holds no runs yet"
@@ -67,23 +68,47 @@ def find_run_dir(spec, models_dir):
 
 
 def _load_keras(path):
-    import keras
-
-    import dcgan  # noqa: F401  (registers the custom layers for deserialisation)
-    import SL_StyleGAN  # noqa: F401
+    from skingan.exports import load_export
     if not os.path.isfile(path):
         raise UserError(f"generator file not found: {path}")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as err:  # a truncated or foreign file: say so in one line
-        raise UserError(f"cannot load generator {path}: the file is damaged or not a Keras "
-                        f"model ({str(err).splitlines()[0]})") from None
+    return load_export(path)
+
+
+def _load_run_export(run_dir, settings):
+    """The run's generator.keras. When it is damaged or missing but a checkpoint of the run
+    restores, it is exported again from the newest such checkpoint first (one line says
+    so); when none restores, UserError saying what is wrong."""
+    from skingan import exports
+    path = os.path.join(run_dir, exports.EXPORT)
+    if os.path.isfile(path):
+        try:
+            return exports.load_export(path)
+        except exports.DamagedExport as err:
+            problem = str(err)
+    else:
+        problem = f"generator {path} is missing"
+    step = exports.export_again(run_dir, settings, log=_note)
+    if step is None:
+        if not os.path.isfile(path):
+            raise UserError(f"run '{os.path.basename(run_dir)}' has no exported generator "
+                            "yet: it has not reached its first checkpoint (train it further "
+                            "with train.py)")
+        raise UserError(f"{problem}; the run has no checkpoint that restores to export it "
+                        "again from (python train.py --check-run "
+                        f"{os.path.basename(run_dir)} lists what is intact)")
+    _note(f"{problem}; exported it again from the run's checkpoint at step {step}")
+    return exports.load_export(path)
+
+
+def _note(line):
+    print(line, file=sys.stderr, flush=True)
 
 
 def _from_checkpoint(run_dir, settings, step):
     """The generator (the EMA one with --ema) as it was at kept checkpoint `step`."""
     import tensorflow as tf
 
+    from skingan.checkpoints import try_restore
     from skingan.components import build_components
     from skingan.runs import RunFolder
     kept = RunFolder(os.path.dirname(run_dir), "", os.path.basename(run_dir)).checkpoint_steps()
@@ -94,11 +119,9 @@ def _from_checkpoint(run_dir, settings, step):
     parts = build_components(dict(settings, devices="one", xla=False, mixed_precision=False),
                              tf.distribute.get_strategy(), compile_step=False)
     checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
-    try:
-        checkpoint.restore(kept[step]).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as err:
-        raise UserError(f"cannot restore checkpoint {kept[step]}: "
-                        f"{str(err).splitlines()[0]}") from None
+    problem = try_restore(checkpoint, kept[step])
+    if problem:
+        raise UserError(f"cannot restore checkpoint {kept[step]}: {problem}")
     return parts.shown, kept[step]
 
 
@@ -107,25 +130,28 @@ def load_generator(spec, models_dir=os.path.join(ROOT, "SavedModels"), step=None
     generator.keras, or the checkpoint at `step`) or a bare .keras file."""
     from skingan.config import LEGACY
     from skingan.families import get_family
-    from skingan.runs import read_config
-    if spec.endswith(".keras"):
-        if step is not None:
-            raise UserError("--step needs a run, not a .keras file")
+    from skingan.runs import has_config, read_config
+    is_file = spec.endswith(".keras")
+    if is_file and step is not None:
+        raise UserError("--step needs a run, not a .keras file")
+    # A run's own generator.keras is loaded as the run's export: when it is damaged, the
+    # run's checkpoints can export it again.
+    own_export = is_file and os.path.basename(spec) == "generator.keras" and \
+        has_config(os.path.dirname(os.path.abspath(spec)))
+    if is_file and not own_export:
         run_dir = os.path.dirname(os.path.abspath(spec))
-        doc = read_config(run_dir) if os.path.isfile(os.path.join(run_dir, "config.json")) \
-            else None
+        doc = read_config(run_dir) if has_config(run_dir) else None
         model, source = _load_keras(spec), spec
     else:
-        run_dir = find_run_dir(spec, models_dir)
+        run_dir = os.path.dirname(os.path.abspath(spec)) if own_export \
+            else find_run_dir(spec, models_dir)
         doc = read_config(run_dir)
+        settings = dict(LEGACY, **doc["settings"])
         if step is not None:
-            model, source = _from_checkpoint(run_dir, dict(LEGACY, **doc["settings"]), step)
+            model, source = _from_checkpoint(run_dir, settings, step)
         else:
             source = os.path.join(run_dir, "generator.keras")
-            if not os.path.isfile(source):
-                raise UserError(f"run '{spec}' has no exported generator yet: it has not "
-                                "reached its first checkpoint (train it further with train.py)")
-            model = _load_keras(source)
+            model = _load_run_export(run_dir, settings)
     if doc is not None:
         family = get_family(doc["settings"]["model"])
     else:  # a bare export: only SL-StyleGAN's generator has the noise-image input

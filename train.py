@@ -22,7 +22,7 @@ from skingan.errors import run_cli
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 # Flags that are not run settings.
-PLACES = ("models_dir", "results_dir", "cache_dir")
+PLACES = ("models_dir", "results_dir", "cache_dir", "check_run")
 
 
 def build_parser():
@@ -96,6 +96,10 @@ def build_parser():
     g.add_argument("--keep-checkpoints", type=cli.keep_count,
                    help="checkpoints kept, newest first; 'all' (or 0) keeps every one, as "
                         "the DCGAN authors did (default: 3)")
+    g.add_argument("--check-run", metavar="NAME",
+                   help="check every file of run NAME (restore each checkpoint, load each "
+                        "export), one line per file, then exit: 0 when all are intact, 2 "
+                        "otherwise. Nothing is trained or written")
     g.add_argument("--models-dir", default=os.path.join(ROOT, "SavedModels"),
                    help="where run folders with checkpoints go (default: %(default)s)")
     g.add_argument("--results-dir", default=os.path.join(ROOT, "Results"),
@@ -132,6 +136,9 @@ def main(argv=None):
     from skingan.config import resolve_config
     from skingan.loop import NonFiniteLossError, train
 
+    if args.check_run:
+        from skingan.check_run import check_run
+        return check_run(args.models_dir, args.check_run)
     cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
     explicit = {k: v for k, v in vars(args).items() if v is not None and k not in PLACES}
     if "augment" in explicit:

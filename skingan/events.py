@@ -6,11 +6,13 @@ An event is an object with `due(state)` and `__call__(state)`; `Event` gives the
 schedule (every `every` iterations, and at the end of the run or on a stop request). To add
 one, subclass Event and append it in loop.make_events.
 """
+import contextlib
 import dataclasses
 import os
 
 import numpy as np
 
+from skingan import checkpoints
 from skingan import images as image_io
 from skingan.families import numpy_normal
 
@@ -111,7 +113,10 @@ class QualityScore(Event):
 
 
 class Checkpoint(Event):
-    """A checkpoint of everything the run needs to continue, and generator.keras."""
+    """A checkpoint of everything the run needs to continue, and generator.keras.
+
+    A full disk stops the run with one line (DiskFullError); the failed write's partial
+    files are removed, so the previous checkpoint and export stay as they were."""
 
     def __init__(self, every, parts, folder, manager):
         self.every, self.parts, self.folder, self.manager = every, parts, folder, manager
@@ -119,9 +124,30 @@ class Checkpoint(Event):
 
     def __call__(self, state):
         self.parts.step.assign(state.step)
-        self.manager.save(checkpoint_number=state.step)
-        self.folder.export(self.parts.shown)
-        self.last_saved = state.step
+        prefix = os.path.join(self.manager.directory, f"ckpt-{state.step}")
+        with disk_full_stops(f"checkpoint {prefix}", checkpoints.last_good(self.last_saved)):
+            checkpoints.save(self.manager, state.step)
+        previous, self.last_saved = self.last_saved, state.step
+        old_export = (f"generator.keras is still the export of step {previous}" if previous
+                      else "no generator.keras was exported yet")
+        with disk_full_stops(os.path.join(self.folder.run_dir, "generator.keras"),
+                             f"{checkpoints.last_good(state.step)} ({old_export})"):
+            self.folder.export(self.parts.shown)  # atomic: the old export stays on failure
+
+
+@contextlib.contextmanager
+def disk_full_stops(what, last_good):
+    """Turn a full disk while writing `what` (None: the file the error names) into one line
+    (DiskFullError, exit 2) saying what is still good; other errors pass unchanged."""
+    try:
+        yield
+    except Exception as err:
+        if not checkpoints.is_disk_full(err):
+            raise
+        what = what or getattr(err, "filename", None) or "the run's files"
+        raise checkpoints.DiskFullError(
+            f"disk full while writing {what}: {last_good}; free some space and rerun the "
+            "same command to resume") from None
 
 
 def generate_uint8(parts, inputs, batch_size=64):

@@ -10,6 +10,7 @@ are read back, checked for NaN, logged, and the due events run.
 import signal
 import time
 
+from skingan import checkpoints
 from skingan.components import build_components
 from skingan.config import total_iterations
 from skingan.errors import UserError
@@ -68,18 +69,6 @@ def load_training_data(cfg, folder, cache_dir, log):
     return images, info
 
 
-def restore(checkpoint, manager):
-    """Restore the newest checkpoint, if any; returns the step it holds."""
-    import tensorflow as tf
-    if manager.latest_checkpoint:
-        try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as err:
-            raise UserError(f"checkpoint {manager.latest_checkpoint} does not fit the model "
-                            f"these settings build ({str(err).splitlines()[0]})") from None
-    return int(checkpoint.step.numpy())
-
-
 def make_events(cfg, parts, folder, manager, images, train_log, tracker, log):
     from skingan import events
     from skingan.monitoring import HealthMonitor
@@ -136,9 +125,6 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     parts = build_components(cfg, strategy)
     replicas = parts.strategy.num_replicas_in_sync
     check_replicas(cfg, replicas, len(images))
-    image_ids = data_info.pop("image_ids")
-    folder.write_config(cfg, data_info, parts.family.value_range)
-    folder.write_trained_images(image_ids)
     total = total_iterations(cfg, len(images))
 
     tracker = None
@@ -150,8 +136,13 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
     if tracker:
         checkpoint.best_score = tracker.best
+    # Restored before anything is written: when no checkpoint restores, the folder is left
+    # exactly as it was. The manager is built after, on the state the restore left.
+    step = checkpoints.restore_newest(checkpoint, folder.checkpoint_dir, log)
     manager = folder.checkpoint_manager(checkpoint, cfg["keep_checkpoints"])
-    step = restore(checkpoint, manager)
+    image_ids = data_info.pop("image_ids")
+    folder.write_config(cfg, data_info, parts.family.value_range)
+    folder.write_trained_images(image_ids)
     if tracker:
         tracker.start_log(step)
 
@@ -202,7 +193,8 @@ def run_iterations(cfg, parts, dataset, step, total, num_images, events, health,
                    stop, log):
     """Iterate the step over the stream until `total` or a stop request, running the due
     events. Returns {"step", "stopped", "images_per_sec"}."""
-    from skingan.events import LoopState
+    from skingan.checkpoints import last_good
+    from skingan.events import LoopState, disk_full_stops
     from data_loader import iterations_per_epoch
     checkpoints = events[-1]
     checkpoints.last_saved = start = step
@@ -233,9 +225,11 @@ def run_iterations(cfg, parts, dataset, step, total, num_images, events, health,
         state.rate = images_done / max(seconds, 1e-9)
         if cfg.get("epochs") is not None:
             state.epoch = f" (epoch {-(-step // per_epoch)}/{cfg['epochs']})"
-        for event in due:
-            event(state)
-        train_log.flush()
+        # a full disk while writing samples, scores or logs stops the run in one line too
+        with disk_full_stops(None, last_good(checkpoints.last_saved)):
+            for event in due:
+                event(state)
+            train_log.flush()
         timer = (time.perf_counter(), step)         # the next rate excludes the events
         if stop.signal is not None:
             if checkpoints.last_saved != step:      # the signal came during the events

@@ -1,38 +1,76 @@
 """Run folders: where a run keeps what it needs to continue, and what it leaves to look at.
 
     SavedModels/<run>/config.json         settings, data description, versions, command
+    SavedModels/<run>/config.last-good.json  a copy, used when config.json is damaged
     SavedModels/<run>/trained_images.txt  ids of the images the GAN trained on (leak checks)
     SavedModels/<run>/checkpoints/        tf.train.Checkpoint files, ckpt-<step>
     SavedModels/<run>/generator.keras     the latest generator (the EMA one with --ema)
     SavedModels/<run>/generator_best.keras  the best by quality score (with --eval-every)
     Results/<run>/                        sample grids, losses.csv/png, metrics.csv, TensorBoard
+
+A file found damaged is renamed <name>.damaged and left for the user (checkpoints.py).
 """
 import json
 import os
 import platform
-import re
 import sys
 
+from skingan.checkpoints import kept_checkpoints
 from skingan.errors import UserError
 from skingan.fileio import atomic_path, write_json, write_lines
 
 CONFIG = "config.json"
+LAST_GOOD_CONFIG = "config.last-good.json"  # used when config.json is damaged
 TRAINED_IMAGES = "trained_images.txt"
+_announced = set()  # config.json files already reported as unreadable
 
 
 def read_config(run_dir):
-    """The stored config.json document of a run folder, or None when there is none."""
-    path = os.path.join(run_dir, CONFIG)
-    if not os.path.exists(path):
+    """The stored config.json document of a run folder, or None when there is none.
+
+    When config.json is unreadable (or gone) but its last good copy is not, the copy is
+    used and one line on stderr says so; when neither can be read, UserError naming the
+    file and what is wrong."""
+    path, backup = os.path.join(run_dir, CONFIG), os.path.join(run_dir, LAST_GOOD_CONFIG)
+    if not os.path.exists(path) and not os.path.exists(backup):
         return None
+    problem = config_problem(path)
+    if problem is None:
+        return _load_json(path)
+    if config_problem(backup) is None:
+        if path not in _announced:  # read more than once per run: said once
+            _announced.add(path)
+            print(f"warning: {path} {problem}; using its last good copy {backup}",
+                  file=sys.stderr, flush=True)
+        return _load_json(backup)
+    raise UserError(f"{path} {problem}, and there is no readable last good copy "
+                    f"({LAST_GOOD_CONFIG}) to fall back on")
+
+
+def config_problem(path):
+    """None when `path` is a readable run config, else what is wrong with it, as a phrase."""
+    if not os.path.exists(path):
+        return "is missing"
     try:
-        with open(path) as f:
-            doc = json.load(f)
-        doc["settings"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UserError(f"cannot read {path}: {type(err).__name__}: "
-                        f"{str(err).splitlines()[0] if str(err) else 'no settings'}") from None
-    return doc
+        doc = _load_json(path)
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    except ValueError as err:  # JSONDecodeError, or bytes that are not UTF-8
+        return f"is not valid JSON ({str(err).splitlines()[0]})"
+    if not isinstance(doc, dict) or not isinstance(doc.get("settings"), dict):
+        return "has no 'settings' (not a run config)"
+    return None
+
+
+def _load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def has_config(run_dir):
+    """Whether `run_dir` is a run folder: it has config.json or its last good copy."""
+    return any(os.path.isfile(os.path.join(run_dir, name))
+               for name in (CONFIG, LAST_GOOD_CONFIG))
 
 
 def folder_bytes(path):
@@ -75,7 +113,7 @@ class RunFolder:
         self.checkpoint_dir = os.path.join(self.run_dir, "checkpoints")
 
     def exists(self):
-        return os.path.exists(self.config_path)
+        return has_config(self.run_dir)
 
     def check_can_start(self):
         """A new run may not write into folders that hold someone else's files."""
@@ -91,10 +129,13 @@ class RunFolder:
         """config.json first, so that whatever is written next belongs to a known run."""
         os.makedirs(self.run_dir, exist_ok=True)
         os.makedirs(self.out_dir, exist_ok=True)
-        write_json(self.config_path, {
-            "run": self.run, "settings": settings, "data": data_info,
-            "versions": package_versions(), "command": sys.argv,
-            "value_range": list(value_range)})
+        doc = {"run": self.run, "settings": settings, "data": data_info,
+               "versions": package_versions(), "command": sys.argv,
+               "value_range": list(value_range)}
+        write_json(self.config_path, doc)
+        # The copy is written second: while config.json is being replaced, the copy still
+        # holds the previous good one.
+        write_json(os.path.join(self.run_dir, LAST_GOOD_CONFIG), doc)
 
     def write_trained_images(self, image_ids):
         write_lines(os.path.join(self.run_dir, TRAINED_IMAGES), image_ids)
@@ -118,11 +159,4 @@ class RunFolder:
 
     def checkpoint_steps(self):
         """{step: checkpoint prefix} of the checkpoints in the folder, oldest first."""
-        found = {}
-        if os.path.isdir(self.checkpoint_dir):
-            for name in os.listdir(self.checkpoint_dir):
-                match = re.fullmatch(r"ckpt-(\d+)\.index", name)
-                if match:
-                    found[int(match.group(1))] = os.path.join(self.checkpoint_dir,
-                                                              name[:-len(".index")])
-        return dict(sorted(found.items()))
+        return kept_checkpoints(self.checkpoint_dir)
