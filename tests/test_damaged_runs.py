@@ -358,7 +358,8 @@ def test_check_run_says_ok_for_every_file_of_an_intact_run(run, capsys):
     files = sorted(str(p.relative_to(run.run_dir)) for p in run.run_dir.rglob("*")
                    if p.is_file())
     assert cli(train.main, ["--check-run", "r", "--models-dir", run.models]) == 0
-    out = capsys.readouterr().out.splitlines()
+    out = [line for line in capsys.readouterr().out.splitlines()
+           if not line.startswith("device:")]              # the start-up banner
     assert [line.split()[1].rstrip(":") for line in out[:-1]] == files
     assert all(line.startswith("ok ") for line in out[:-1])
     assert out[-1] == f"run 'r': all {len(files)} files ok"
