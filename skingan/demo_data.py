@@ -230,7 +230,9 @@ if __name__ == "__main__":
 # Four visually distinct lesion kinds named by their HAM10000 codes. Each lesion is drawn once
 # and photographed several times (rotated, shifted, relit), as HAM10000 holds several images
 # of one lesion; the metadata CSV has HAM10000's header so the ordinary loader reads it.
-# Colours are RGB in [0, 1]; radius is in units of the image side.
+# Colours are RGB in [0, 1]; radius is in units of the image side. The rare class (df) varies
+# widely in colour (hue), so a few dozen of its lesions do not cover it: more real lesions
+# help a classifier, repeating the same ones does not (benchmarks/bench_benefit.py).
 CLASS_STYLES = {
     "nv": dict(radius=(0.17, 0.25), wobble=0.08, light=(0.62, 0.44, 0.32),
                dark=(0.36, 0.23, 0.16), network=0.3, globules=3, veil=0.0, milia=0, scar=0.0),
@@ -238,12 +240,13 @@ CLASS_STYLES = {
                 dark=(0.14, 0.08, 0.07), network=0.35, globules=8, veil=0.6, milia=0, scar=0.0),
     "bkl": dict(radius=(0.17, 0.27), wobble=0.15, light=(0.74, 0.60, 0.44),
                 dark=(0.52, 0.40, 0.29), network=0.08, globules=0, veil=0.0, milia=12, scar=0.0),
-    "df": dict(radius=(0.14, 0.21), wobble=0.1, light=(0.60, 0.42, 0.31),
-               dark=(0.42, 0.28, 0.20), network=0.2, globules=0, veil=0.0, milia=0, scar=0.7),
+    "df": dict(radius=(0.15, 0.23), wobble=0.1, light=(0.60, 0.42, 0.31),
+               dark=(0.40, 0.26, 0.18), network=0.25, globules=0, veil=0.0, milia=0, scar=0.45,
+               hue=0.35),
 }
 DEMO_CLASS_COUNTS = {"nv": 150, "mel": 120, "bkl": 120, "df": 60}   # df is the rare class
 DEMO_RARE_CLASS = "df"
-MULTICLASS_VERSION = 1
+MULTICLASS_VERSION = 3
 VIEW_MARGIN = 1.6      # a lesion is drawn on a 1.6x larger canvas so rotated crops stay filled
 
 
@@ -277,6 +280,9 @@ def render_class_lesion(rng, size, style, extent=1.0):
 
     tone = rng.uniform(0.85, 1.1)
     light, dark = np.array(style["light"]) * tone, np.array(style["dark"]) * tone
+    if style.get("hue"):    # a per-lesion colour cast: a class whose colour varies widely
+        cast = np.exp(rng.normal(0, style["hue"], 3))
+        light, dark = light * cast, dark * cast
     depth = np.clip(1.0 - t + 0.3 * _smooth_noise(rng, size, size, 5), 0, 1)[..., None]
     pigment = light + (dark - light) * depth
     freq, ang = rng.uniform(45, 70), rng.uniform(0, np.pi)
