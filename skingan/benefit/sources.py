@@ -93,7 +93,7 @@ def check_leak(source, split, log=print):
         source.provenance, source.trained_on = "training fold only", len(trained)
     else:
         log(f"warning: {source.describe()}: no {TRAINED_IMAGES}, so it is not known which "
-            "images its GAN saw; the report marks it 'unknown'")
+            "real images (if any) made these images; the report marks it 'unknown'")
     if source.kind == "folder":
         stems = {os.path.splitext(os.path.basename(p))[0]
                  for p in data_loader._walk_images(source.path)}
