@@ -227,3 +227,180 @@ def main(argv=None):
 
 if __name__ == "__main__":
     run_cli(main)
+
+
+# ----------------------------------------------------------------------------------------------
+# Multi-class demo set, for the classifier experiment (classify.py)
+# ----------------------------------------------------------------------------------------------
+# Four visually distinct lesion kinds named by their HAM10000 codes. Each lesion is drawn once
+# and photographed several times (rotated, shifted, relit), as HAM10000 holds several images
+# of one lesion; the metadata CSV has HAM10000's header so the ordinary loader reads it.
+# Colours are RGB in [0, 1]; radius is in units of the image side. The rare class (df) varies
+# widely in colour (hue), so a few dozen of its lesions do not cover it: more real lesions
+# help a classifier, repeating the same ones does not (benchmarks/bench_benefit.py).
+CLASS_STYLES = {
+    "nv": dict(radius=(0.17, 0.25), wobble=0.08, light=(0.62, 0.44, 0.32),
+               dark=(0.36, 0.23, 0.16), network=0.3, globules=3, veil=0.0, milia=0, scar=0.0),
+    "mel": dict(radius=(0.2, 0.3), wobble=0.35, light=(0.50, 0.32, 0.24),
+                dark=(0.14, 0.08, 0.07), network=0.35, globules=8, veil=0.6, milia=0, scar=0.0),
+    "bkl": dict(radius=(0.17, 0.27), wobble=0.15, light=(0.74, 0.60, 0.44),
+                dark=(0.52, 0.40, 0.29), network=0.08, globules=0, veil=0.0, milia=12, scar=0.0),
+    "df": dict(radius=(0.15, 0.23), wobble=0.1, light=(0.60, 0.42, 0.31),
+               dark=(0.40, 0.26, 0.18), network=0.25, globules=0, veil=0.0, milia=0, scar=0.45,
+               hue=0.35),
+}
+DEMO_CLASS_COUNTS = {"nv": 150, "mel": 120, "bkl": 120, "df": 60}   # df is the rare class
+DEMO_RARE_CLASS = "df"
+MULTICLASS_VERSION = 3
+VIEW_MARGIN = 1.6      # a lesion is drawn on a 1.6x larger canvas so rotated crops stay filled
+
+
+def _dots(rng, yy, xx, count, cy, cx, spread, size_range):
+    """Sum of ``count`` Gaussian dots around (cy, cx), clipped to [0, 1]; shape of yy."""
+    field = np.zeros_like(yy)
+    for _ in range(count):
+        a, rr = rng.uniform(0, 2 * np.pi), rng.uniform(0, spread)
+        s = rng.uniform(*size_range)
+        field += np.exp(-((yy - cy - rr * np.sin(a)) ** 2 + (xx - cx - rr * np.cos(a)) ** 2)
+                        / (2 * s * s))
+    return np.clip(field, 0.0, 1.0)
+
+
+def render_class_lesion(rng, size, style, extent=1.0):
+    """One lesion of a class ``style`` (see CLASS_STYLES) as a (size, size, 3) uint8 array.
+    The canvas spans ``extent`` image sides, so extent > 1 leaves room around the lesion."""
+    coords = ((np.arange(size, dtype=np.float32) + 0.5) / size - 0.5) * extent
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")          # (size, size), image units
+    skin = np.array([0.85, 0.65, 0.57], np.float32) * (1.0 - 0.12 * rng.random())
+    img = skin * (1.0 + 0.05 * _smooth_noise(rng, size, size, 4)[..., None])
+
+    # Outline r(theta) = r0 (1 + sum_k a_k cos(k theta + phi_k)); t = 0 centre, 1 border.
+    cy, cx = rng.normal(0, 0.03, 2)
+    r0 = rng.uniform(*style["radius"])
+    theta = np.arctan2(yy - cy, xx - cx)
+    wobble = sum(rng.normal(0, style["wobble"] / k) * np.cos(k * theta + rng.uniform(0, 6.3))
+                 for k in range(2, 7))
+    t = np.hypot(yy - cy, xx - cx) / np.maximum(r0 * (1.0 + wobble), 1e-3)
+    inside = np.clip((1.0 - t) / 0.08 + 0.5, 0.0, 1.0)[..., None]
+
+    tone = rng.uniform(0.85, 1.1)
+    light, dark = np.array(style["light"]) * tone, np.array(style["dark"]) * tone
+    if style.get("hue"):    # a per-lesion colour cast: a class whose colour varies widely
+        cast = np.exp(rng.normal(0, style["hue"], 3))
+        light, dark = light * cast, dark * cast
+    depth = np.clip(1.0 - t + 0.3 * _smooth_noise(rng, size, size, 5), 0, 1)[..., None]
+    pigment = light + (dark - light) * depth
+    freq, ang = rng.uniform(45, 70), rng.uniform(0, np.pi)
+    mesh = np.abs(np.sin(freq * (xx * np.cos(ang) + yy * np.sin(ang)))
+                  * np.sin(freq * (yy * np.cos(ang) - xx * np.sin(ang))))
+    pigment *= 1.0 - style["network"] * (1.0 - np.clip(3 * mesh, 0, 1))[..., None]
+    pigment *= 1.0 - 0.5 * _dots(rng, yy, xx, style["globules"], cy, cx, 0.7 * r0,
+                                 (0.008, 0.018))[..., None]
+    if style["veil"]:       # blue-grey veil over part of the lesion
+        patch = np.clip(_smooth_noise(rng, size, size, 3) + 0.2, 0, 1)[..., None]
+        pigment += (np.array([0.35, 0.40, 0.50]) - pigment) * style["veil"] * patch
+    if style["milia"]:      # milia-like cysts: small pale dots
+        pigment += (0.9 - pigment) * 0.7 * _dots(rng, yy, xx, style["milia"], cy, cx,
+                                                 0.8 * r0, (0.006, 0.012))[..., None]
+    if style["scar"]:       # a pale, scar-like central patch of varying strength
+        centre = np.exp(-(t / rng.uniform(0.35, 0.6)) ** 2)[..., None]
+        pigment += (0.92 - pigment) * style["scar"] * rng.uniform(0.5, 1.0) * centre
+    img = img * (1.0 - inside) + pigment * inside
+    return np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def lesion_views(rng, style, n_views, size):
+    """``n_views`` photographs (size, size, 3) uint8 of one lesion: each a rotated, shifted
+    crop of the same drawing, relit and with its own sensor grain."""
+    canvas = round(VIEW_MARGIN * size)
+    drawing = Image.fromarray(render_class_lesion(rng, canvas, style, extent=VIEW_MARGIN))
+    views = []
+    for _ in range(n_views):
+        turned = drawing.rotate(rng.uniform(0, 360), resample=Image.Resampling.BICUBIC)
+        dy, dx = rng.integers(-size // 20, size // 20 + 1, 2)
+        top, left = (canvas - size) // 2 + dy, (canvas - size) // 2 + dx
+        view = np.asarray(turned.crop((left, top, left + size, top + size)), np.float32)
+        view = view * rng.uniform(0.9, 1.1) + rng.normal(0, 3.0, view.shape)
+        views.append(np.clip(np.round(view), 0, 255).astype(np.uint8))
+    return views
+
+
+def class_lesions(class_name, n_images, size, seed, first_lesion=0):
+    """Yield (lesion number, image array) for ``n_images`` images of ``class_name``, 1 to 4
+    views per lesion; lesion k is drawn from its own stream (seed, class, k), so a larger set
+    starts with the same lesions."""
+    code = list(CLASS_STYLES).index(class_name)
+    made, lesion = 0, first_lesion
+    while made < n_images:
+        rng = np.random.default_rng([seed, 1000 + code, lesion])
+        for view in lesion_views(rng, CLASS_STYLES[class_name], int(rng.integers(1, 5)), size):
+            if made == n_images:
+                break
+            yield lesion, view
+            made += 1
+        lesion += 1
+
+
+def write_class_images(folder, class_name, n_images, size=64, seed=0, first_lesion=0,
+                       prefix="demo"):
+    """Write ``n_images`` PNGs of one demo class into ``folder``; return their paths.
+    first_lesion > the lesions of the demo set gives new lesions (held-out real images)."""
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i, (lesion, image) in enumerate(
+            class_lesions(class_name, n_images, size, seed, first_lesion)):
+        paths.append(os.path.join(folder, f"{prefix}_{class_name}_{lesion:05d}_{i:04d}.png"))
+        Image.fromarray(image).save(paths[-1], format="PNG")
+    return paths
+
+
+def _write_multiclass(folder, counts, size, seed):
+    """Images in two folders (as HAM10000's part_1 / part_2) and a HAM10000-style CSV."""
+    rows, number = [], 0
+    for class_name, n in counts.items():
+        for lesion, image in class_lesions(class_name, n, size, seed):
+            number += 1
+            part = os.path.join(folder, f"images_part_{1 + lesion % 2}")
+            os.makedirs(part, exist_ok=True)
+            image_id = f"DEMO_{number:07d}"
+            Image.fromarray(image).save(os.path.join(part, image_id + ".png"), format="PNG")
+            lesion_id = f"DEMOL_{class_name}_{lesion:05d}"
+            rows.append([lesion_id, image_id, class_name, "synthetic", "", "", ""])
+    with open(os.path.join(folder, "demo_metadata.csv"), "w", newline="") as f:
+        f.write("lesion_id,image_id,dx,dx_type,age,sex,localization\n")
+        f.writelines(",".join(row) + "\n" for row in rows)
+
+
+def ensure_multiclass_demo_data(root="Datasets/demo-classes", counts=None, size=64, seed=0,
+                                log=print):
+    """Return ``root`` holding the multi-class demo set (HAM10000 layout), writing it first if
+    needed. Same rules as ensure_demo_data: a complete set with the same settings is reused,
+    a folder not written here is never touched."""
+    counts = dict(counts or DEMO_CLASS_COUNTS)
+    unknown = sorted(set(counts) - set(CLASS_STYLES))
+    if unknown:
+        raise UserError(f"unknown demo classes {', '.join(unknown)}; "
+                        f"choose from {', '.join(CLASS_STYLES)}")
+    settings = {"version": MULTICLASS_VERSION, "counts": counts, "size": size, "seed": seed}
+    if _is_complete(root, settings):
+        return root
+    if os.path.isdir(root) and os.listdir(root) \
+            and not os.path.exists(os.path.join(root, MARKER)):
+        raise UserError(f"{root} exists and is not a demo image folder; "
+                        "remove it or choose another output folder")
+    parent = os.path.dirname(os.path.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    log(f"writing the multi-class demo set ({', '.join(f'{k} {v}' for k, v in counts.items())}"
+        f" images, {size}x{size}) to {root} ...")
+    tmp = tempfile.mkdtemp(prefix=os.path.basename(os.path.abspath(root)) + ".tmp-", dir=parent)
+    try:
+        _write_multiclass(tmp, counts, size, seed)
+        with open(os.path.join(tmp, MARKER), "w") as f:     # marker last
+            json.dump(settings, f)
+        if os.path.isdir(root):
+            shutil.rmtree(root)
+        os.rename(tmp, root)
+    finally:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return root
