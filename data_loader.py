@@ -125,7 +125,9 @@ def _csv_kind(header):
     names = [h.strip().lower() for h in header]
     if "image_id" in names and "dx" in names:
         return "ham10000"
-    if names[0] == "image" and len(names) >= 2:
+    # ISIC 2018 ground truth: image, then one-hot class columns. The same download's
+    # LesionGroupings CSV (image, lesion_id, diagnosis_confirm_type) is not labels.
+    if names[0] == "image" and len(names) >= 2 and "lesion_id" not in names:
         return "isic2018"
     return None
 

@@ -118,7 +118,7 @@ def fake_run(models_dir, name, trained_ids):
     run_dir = os.path.join(models_dir, name)
     os.makedirs(run_dir)
     with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump({"settings": {}, "value_range": [-1.0, 1.0]}, f)
+        json.dump({"settings": {"model": "dcgan"}, "value_range": [-1.0, 1.0]}, f)
     with open(os.path.join(run_dir, sources.TRAINED_IMAGES), "w") as f:
         f.writelines(i + "\n" for i in trained_ids)
     return run_dir

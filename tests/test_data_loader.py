@@ -121,6 +121,16 @@ def test_isic_download_root_gives_exactly_one_class(tmp_path, csv_in_subfolder):
         ["ISIC_0000002", "ISIC_0000004", "ISIC_0000006"]
 
 
+def test_isic_lesion_groupings_csv_is_not_taken_for_labels(tmp_path):
+    make_isic(tmp_path, ISIC_LABELS)
+    with open(tmp_path / "ISIC2018_Task3_Training_LesionGroupings.csv", "w") as f:
+        f.write("image,lesion_id,diagnosis_confirm_type\n")
+        f.writelines(f"{i},IL_{n:07d},histopathology\n" for n, i in enumerate(ISIC_LABELS))
+    source = dl.find_images(tmp_path, class_name="mel")
+    assert source.layout == "isic2018" and names(source.paths) == ["ISIC_0000001",
+                                                                   "ISIC_0000003"]
+
+
 def test_isic_pointing_at_the_input_folder_finds_the_csv_beside_it(tmp_path):
     make_isic(tmp_path, ISIC_LABELS)
     source = dl.find_images(tmp_path / "ISIC2018_Task3_Training_Input", class_name="DF")
