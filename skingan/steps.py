@@ -50,7 +50,7 @@ def _resolution(strategy, real):
 def _augmenter(rng, policy, value_range, ada=None):
     """(draw, apply) for the augmentation before D: draw(global_batch, resolution) gives the
     parameters of the three batches D sees in one iteration (reals, fakes of the D update,
-    fakes of the G update). ada: an AdaController (ADA with its p), else DiffAugment's
+    fakes of the G update); only ADA reads the resolution (its shifts scale with it). ada: an AdaController (ADA with its p), else DiffAugment's
     `policy`; with neither nothing is drawn, so the random stream is the faithful runs' own."""
     names = ("real", "fake_d", "fake_g")
     if ada is not None:
@@ -60,7 +60,7 @@ def _augmenter(rng, policy, value_range, ada=None):
         return draw_ada, (lambda images, params: ada_core.apply(images, params, value_range))
     if not policy:
         return (lambda *_: {}), (lambda images, params: images)
-    def draw(global_batch, _resolution):
+    def draw(global_batch, _resolution=None):
         return {name: augment.draw_params(rng, global_batch, policy) for name in names}
     return draw, (lambda images, params: augment.apply(images, params, value_range))
 
