@@ -17,7 +17,7 @@ import signal
 import sys
 
 from skingan import cli, quiet_tf
-from skingan.errors import run_cli
+from skingan.errors import UserError, run_cli
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -80,8 +80,21 @@ def build_parser():
     g.add_argument("--seed", type=int, help="seed for weights, data order and latents "
                                             "(default: 0)")
     g = p.add_argument_group("beyond the papers (off by default)")
-    g.add_argument("--augment", help="DiffAugment before D, for small classes: any of "
-                                     "color,translation,cutout (default: none)")
+    g.add_argument("--augment", help="augment every image D sees, for small classes: any of "
+                                     "color,translation,cutout (DiffAugment), or 'ada': "
+                                     "adaptive discriminator augmentation (Karras et al. "
+                                     "2020), flips, 90-degree rotations and integer shifts "
+                                     "(the blit group), then scaling, rotation and fractional "
+                                     "shifts, then colour, each with a probability p that "
+                                     "rises while D overfits. The blit group is "
+                                     "label-preserving for dermoscopy: a lesion has no up "
+                                     "and no canonical orientation (default: none)")
+    g.add_argument("--ada-target", type=cli.unit_interval,
+                   help="ADA: p rises while E[sign(D(real))] is above this (default: 0.6)")
+    g.add_argument("--ada-kimg", type=cli.positive_float,
+                   help="ADA: thousands of images for p to go from 0 to 1 (default: 500)")
+    g.add_argument("--ada-p", type=cli.unit_interval,
+                   help="ADA: hold p at this value, no adaptation (ablations)")
     g.add_argument("--ema", type=cli.unit_interval,
                    help="keep an exponential moving average of G's weights with this decay "
                         "(e.g. 0.999) and sample/export it (default: 0, off)")
@@ -141,10 +154,13 @@ def main(argv=None):
         return check_run(args.models_dir, args.check_run)
     cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
     explicit = {k: v for k, v in vars(args).items() if v is not None and k not in PLACES}
-    if "augment" in explicit:
+    if "augment" in explicit and explicit["augment"] != "ada":
         from skingan import augment
         augment.parse_policy(explicit["augment"])
     run, cfg = resolve_config(explicit, args.models_dir)
+    ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p") if k in explicit]
+    if ada_flags and cfg["augment"] != "ada":
+        raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")
     try:
         result = train(cfg, run, args.models_dir, args.results_dir, cache_dir=cache_dir,
                        log=log)

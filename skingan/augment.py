@@ -23,6 +23,7 @@ parameters, so each replica can take its slice like the latents.
 import tensorflow as tf
 
 POLICIES = ("color", "translation", "cutout")
+ADA = "ada"     # --augment ada: adaptive discriminator augmentation (ada.py) instead
 
 
 def parse_policy(text):
@@ -34,7 +35,7 @@ def parse_policy(text):
     if unknown:
         from skingan.errors import UserError
         raise UserError(f"unknown augmentation {', '.join(unknown)}; choose from "
-                        f"{', '.join(POLICIES)}")
+                        f"{', '.join(POLICIES)} (DiffAugment), or '{ADA}' alone")
     return names
 
 

@@ -6,6 +6,7 @@ the benchmarks all get a family's networks, optimizers, random state and compile
 import dataclasses
 
 from skingan import augment, steps
+from skingan.augment import ADA
 from skingan.families import get_family
 
 
@@ -22,11 +23,18 @@ class Components:
     rng: object                # tf.random.Generator: every random draw of the train step
     step: object               # tf.Variable int64: iterations done
     train_step: object = None  # compiled by make_train_step
+    ada: object = None         # ada.AdaController with --augment ada, else None
 
     @property
     def shown(self):
         """The generator that is sampled, scored and exported: the weight average if any."""
         return self.ema_generator if self.ema_generator is not None else self.generator
+
+    @property
+    def metric_names(self):
+        """What the step returns, in the log's column order: the family's metrics, then
+        ADA's p and r_t when ADA is on."""
+        return self.family.metric_names + (("ada_p", "ada_rt") if self.ada is not None else ())
 
     def draw_inputs(self, normal, n):
         return self.family.draw_inputs(normal, n, self.cfg["latent_dim"], self.cfg["resolution"])
@@ -41,6 +49,8 @@ class Components:
                      step=self.step, rng=self.rng)
         if self.ema_generator is not None:
             items["ema_generator"] = list(self.ema_generator.variables)
+        if self.ada is not None:
+            items.update(self.ada.checkpoint_items())     # p, its accumulators and r_t
         return items
 
 
@@ -61,6 +71,16 @@ def pick_strategy(devices):
     if devices == "mirrored" or (devices == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def make_ada(cfg):
+    """The ADA controller for --augment ada (p adapted every 4 iterations, or held at
+    --ada-p), else None."""
+    if cfg["augment"] != ADA:
+        return None
+    from skingan.ada import AdaController
+    return AdaController(target=cfg["ada_target"], ada_kimg=cfg["ada_kimg"], interval=4,
+                         fixed_p=cfg["ada_p"])
 
 
 def build_components(cfg, strategy=None, compile_step=True):
@@ -93,7 +113,8 @@ def build_components(cfg, strategy=None, compile_step=True):
                        discriminator=discriminator, ema_generator=ema_generator,
                        g_optimizer=g_optimizer, d_optimizer=d_optimizer,
                        rng=tf.random.Generator.from_seed(cfg["seed"]),
-                       step=tf.Variable(0, dtype=tf.int64, trainable=False))
+                       step=tf.Variable(0, dtype=tf.int64, trainable=False),
+                       ada=make_ada(cfg))
     if compile_step:
         parts.train_step = make_train_step(parts)
     return parts
@@ -108,5 +129,5 @@ def make_train_step(parts):
     return parts.family.make_step(
         parts.generator, parts.discriminator, parts.g_optimizer, parts.d_optimizer, parts.rng,
         draw_inputs=parts.draw_inputs, strategy=parts.strategy, jit_compile=cfg["xla"],
-        augment_policy=augment.parse_policy(cfg["augment"]),
-        value_range=parts.family.value_range, ema_update=ema_update)
+        augment_policy=() if parts.ada is not None else augment.parse_policy(cfg["augment"]),
+        value_range=parts.family.value_range, ema_update=ema_update, ada=parts.ada)

@@ -51,7 +51,7 @@ class Progress(Event):
     def __call__(self, state):
         m = state.rows[-1][1]
         eta = (state.total - state.step) * self.batch_size / max(state.rate, 1e-9)
-        extra = "".join(f"  {k} {m[k]:.3f}" for k in ("ada_p",) if k in m)
+        extra = "".join(f"  {k} {m[k]:.3f}" for k in ("ada_p", "ada_rt") if k in m)
         self.log(f"step {state.step}/{state.total}{state.epoch}  d {m['d_loss']:.4f}  "
                  f"g {m['g_loss']:.4f}  D acc real {m['acc_real']:.2f} fake "
                  f"{m['acc_fake']:.2f}{extra}  {state.rate:.1f} img/s  "

@@ -158,7 +158,7 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
         return {"step": step, "run_dir": folder.run_dir, "results_dir": folder.out_dir,
                 "stopped": "done"}
 
-    train_log = TrainingLog(folder.out_dir, list(parts.family.metric_names), resume_step=step)
+    train_log = TrainingLog(folder.out_dir, list(parts.metric_names), resume_step=step)
     events, health = make_events(cfg, parts, folder, manager, images, train_log, tracker, log)
     stop = StopRequest()
     if handle_signals:

@@ -97,7 +97,8 @@ class TrainingLog:
         self.tensorboard.flush()
 
     def plot(self, title=""):
-        """Redraw the loss curve: raw per-step losses, faint, and a running mean on top."""
+        """Redraw the loss curve: raw per-step losses, faint, and a running mean on top;
+        with ADA, its augmentation probability p on a second axis (right, 0 to 1)."""
         if len(self.rows) < 2:
             return
         import matplotlib
@@ -118,6 +119,13 @@ class TrainingLog:
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
+        if "ada_p" in self.fields:
+            p_axis = ax.twinx()
+            p_axis.plot(steps, data[:, self.fields.index("ada_p")], color="tab:green",
+                        label="ADA p")
+            p_axis.set_ylim(0.0, 1.0)
+            p_axis.set_ylabel("ADA augmentation probability p")
+            p_axis.legend(loc="upper right")
         fig.tight_layout()
         with atomic_path(self.curve_path) as tmp:
             fig.savefig(tmp)

@@ -10,11 +10,22 @@ tf.distribute.MirroredStrategy). The random inputs are drawn once for the global
 each replica takes its own slice, so R replicas see exactly the inputs one device would.
 Each replica's losses are means over its local batch, divided by R before differentiation:
 the optimizer sums gradients over replicas, which then equals the global-batch mean.
+
+Augmentation before D (options beyond the papers): DiffAugment policies, or ADA (ada.py)
+when the step is given an AdaController. ADA's parameters are drawn like the latents, for
+the global batch with the controller's current p, and sliced per replica. Each replica also
+returns (sum of sign(D(real)), count) on its augmented reals; after the replicas ran, the
+step sums them over replicas, feeds the controller and lets it adjust p every 4th iteration
+(cross-replica context, so every replica and one device see the same p).
 """
 import tensorflow as tf
 
+from skingan import ada as ada_core
 from skingan import augment
 from skingan import losses
+
+# Per-replica outputs that are summed over replicas (ADA's statistics), not averaged.
+SUMMED = ("real_sign_sum", "real_count")
 
 
 def _global_batch(strategy, real):
@@ -31,16 +42,54 @@ def _replica_slice(tensor, local_batch):
     return tensor[replica * local_batch:(replica + 1) * local_batch]
 
 
-def _augmenter(rng, policy, value_range):
-    """(draw, apply) for DiffAugment: draw() gives the parameters of the three batches D
-    sees in one iteration (reals, fakes of the D update, fakes of the G update); with no
-    policy nothing is drawn, so the random stream is the faithful runs' own."""
+def _resolution(strategy, real):
+    """The side in pixels of the real batch (a Python int, from its static shape)."""
+    return strategy.experimental_local_results(real)[0].shape[1]
+
+
+def _augmenter(rng, policy, value_range, ada=None):
+    """(draw, apply) for the augmentation before D: draw(global_batch, resolution) gives the
+    parameters of the three batches D sees in one iteration (reals, fakes of the D update,
+    fakes of the G update); only ADA reads the resolution (its shifts scale with it). ada: an AdaController (ADA with its p), else DiffAugment's
+    `policy`; with neither nothing is drawn, so the random stream is the faithful runs' own."""
+    names = ("real", "fake_d", "fake_g")
+    if ada is not None:
+        def draw_ada(global_batch, resolution):
+            return {name: ada_core.draw_params(rng, global_batch, ada.p, resolution)
+                    for name in names}
+        return draw_ada, (lambda images, params: ada_core.apply(images, params, value_range))
     if not policy:
-        return (lambda _: {}), (lambda images, params: images)
-    def draw(global_batch):
-        return {name: augment.draw_params(rng, global_batch, policy)
-                for name in ("real", "fake_d", "fake_g")}
+        return (lambda *_: {}), (lambda images, params: images)
+    def draw(global_batch, _resolution=None):
+        return {name: augment.draw_params(rng, global_batch, policy) for name in names}
     return draw, (lambda images, params: augment.apply(images, params, value_range))
+
+
+def _real_sign_stats(ada, real_logits):
+    """This replica's contribution to ADA's r_t (see SUMMED); nothing when ADA is off."""
+    if ada is None:
+        return {}
+    sign_sum, count = ada_core.real_sign_stats(real_logits)
+    return {"real_sign_sum": sign_sum, "real_count": count}
+
+
+def _adapter(ada, d_optimizer):
+    """adapt(metrics, global_batch) -> metrics, run once per iteration after the replicas.
+    With ADA: the summed sign statistics go into the controller, which adjusts p after every
+    4th iteration, and the metrics gain ada_p (p after this iteration, i.e. the p of the next
+    one) and ada_rt (r_t at the last adjustment). Without ADA: the metrics as they are."""
+    if ada is None:
+        return lambda metrics, global_batch: metrics
+
+    def adapt(metrics, global_batch):
+        metrics = dict(metrics)
+        ada.accumulate_stats(metrics.pop("real_sign_sum"), metrics.pop("real_count"))
+        # D's optimizer made one update per iteration, this one included (it is in the
+        # checkpoint, so the count resumes exactly): the 0-based index of this iteration.
+        iteration = d_optimizer.iterations - 1
+        ada.maybe_adjust(iteration, global_batch)
+        return dict(metrics, ada_p=ada.p.read_value(), ada_rt=ada.rt.read_value())
+    return adapt
 
 
 def _update(optimizer, tape, scaled_loss, model):
@@ -57,12 +106,14 @@ def _discriminator_stats(real_logits, fake_logits):
 
 
 def _replicated(strategy, replica_step, ema_update):
-    """Run replica_step on every replica, update the EMA, and average the metrics."""
+    """Run replica_step on every replica, update the EMA, and average the metrics (sum the
+    SUMMED statistics)."""
     def run(*args):
         per_replica = strategy.run(replica_step, args=args)
         if ema_update:
             ema_update()
-        return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+        op = tf.distribute.ReduceOp
+        return {k: strategy.reduce(op.SUM if k in SUMMED else op.MEAN, v, axis=None)
                 for k, v in per_replica.items()}
     return run
 
@@ -94,17 +145,19 @@ def _compile(fn, strategy, jit_compile):
 def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                           draw_inputs, strategy=None, r1_weight=losses.R1_WEIGHT,
                           jit_compile=False, augment_policy=(), value_range=(0.0, 1.0),
-                          ema_update=None):
+                          ema_update=None, ada=None):
     """Train step of SL-StyleGAN: least squares (+1 real, -1 fake, G aims at 0) and R1.
 
     draw_inputs(normal, n) -> [z, noise] for n images (the family's Family.draw_inputs).
 
-    Options beyond the paper: augment_policy (DiffAugment before D; R1 is then taken on the
-    augmented reals D actually sees) and ema_update (from make_ema_update).
+    Options beyond the paper: augment_policy (DiffAugment before D) or ada (an
+    AdaController: ADA before D with its adaptive p); with either, R1 is taken on the
+    augmented reals D actually sees. ema_update (from make_ema_update).
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
-    draw_aug, aug = _augmenter(rng, augment_policy, value_range)
+    draw_aug, aug = _augmenter(rng, augment_policy, value_range, ada)
+    adapt = _adapter(ada, d_optimizer)
 
     def replica_step(real, z_d, noise_d, z_g, noise_g, aug_params):
         # real: (b, R, R, 3) in [0, 1]; z: (b, latent_dim); noise: (b, R, R, 1), b = local batch
@@ -134,7 +187,8 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
             g_scaled = g_loss / replicas
         _update(g_optimizer, g_tape, g_scaled, generator)
         return dict(d_loss=d_loss, g_loss=g_loss, r1=r1,
-                    **_discriminator_stats(real_logits, fake_logits))
+                    **_discriminator_stats(real_logits, fake_logits),
+                    **_real_sign_stats(ada, real_logits))
 
     run_replicas = _replicated(strategy, replica_step, ema_update)
 
@@ -142,25 +196,28 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
         n = _global_batch(strategy, real)
         z_d, noise_d = draw_inputs(rng.normal, n)
         z_g, noise_g = draw_inputs(rng.normal, n)
-        return run_replicas(real, z_d, noise_d, z_g, noise_g, draw_aug(n))
+        aug_params = draw_aug(n, _resolution(strategy, real))
+        return adapt(run_replicas(real, z_d, noise_d, z_g, noise_g, aug_params), n)
 
     return _compile(step, strategy, jit_compile)
 
 
 def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                     draw_inputs, strategy=None, jit_compile=False, augment_policy=(),
-                    value_range=(-1.0, 1.0), ema_update=None):
+                    value_range=(-1.0, 1.0), ema_update=None, ada=None):
     """Train step of DCGAN: binary cross-entropy, non-saturating G loss.
 
     draw_inputs(normal, n) -> z (n, latent_dim) (the family's Family.draw_inputs).
 
     As in the PyTorch DCGAN the source project follows, one batch of fakes serves both
     updates: D sees it detached, then G is scored by the freshly updated D on it.
-    Options beyond the paper: augment_policy (DiffAugment before D) and ema_update.
+    Options beyond the paper: augment_policy (DiffAugment before D) or ada (an
+    AdaController: ADA before D), and ema_update.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
-    draw_aug, aug = _augmenter(rng, augment_policy, value_range)
+    draw_aug, aug = _augmenter(rng, augment_policy, value_range, ada)
+    adapt = _adapter(ada, d_optimizer)
 
     def replica_step(real, z, aug_params):
         # real: (b, R, R, 3) in [-1, 1]; z: (b, latent_dim)
@@ -186,12 +243,15 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
             g_loss = losses.bce_generator_loss(fake_logits_g)
             g_scaled = g_loss / replicas
         _update(g_optimizer, g_tape, g_scaled, generator)
-        return dict(d_loss=d_loss, g_loss=g_loss, **_discriminator_stats(real_logits, fake_logits))
+        return dict(d_loss=d_loss, g_loss=g_loss, **_discriminator_stats(real_logits, fake_logits),
+                    **_real_sign_stats(ada, real_logits))
 
     run_replicas = _replicated(strategy, replica_step, ema_update)
 
     def step(real):
         n = _global_batch(strategy, real)
-        return run_replicas(real, draw_inputs(rng.normal, n), draw_aug(n))
+        z = draw_inputs(rng.normal, n)
+        aug_params = draw_aug(n, _resolution(strategy, real))
+        return adapt(run_replicas(real, z, aug_params), n)
 
     return _compile(step, strategy, jit_compile)
