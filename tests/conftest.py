@@ -65,3 +65,15 @@ def mixed_bfloat16():
         yield
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+# A small multi-class demo set (rare class df) for the classifier experiment's tests.
+SMALL_COUNTS = {"nv": 30, "mel": 24, "bkl": 24, "df": 18}
+
+
+@pytest.fixture(scope="module")
+def demo_set(tmp_path_factory):
+    from skingan import demo_data
+    root = tmp_path_factory.mktemp("data") / "demo-classes"
+    return demo_data.ensure_multiclass_demo_data(str(root), counts=SMALL_COUNTS, size=24,
+                                                 log=quiet)

@@ -11,23 +11,11 @@ from PIL import Image
 
 import classify
 import data_loader
-from skingan import demo_data
 from skingan.benefit import demo, experiment, report, sources, split as split_module
 from skingan.errors import run_cli
+from conftest import SMALL_COUNTS, quiet
 
-SMALL_COUNTS = {"nv": 30, "mel": 24, "bkl": 24, "df": 18}
 GREEN = (0, 255, 0)     # the synthetic test images: no real image is pure green
-
-
-def quiet(*_args, **_kwargs):
-    pass
-
-
-@pytest.fixture(scope="module")
-def demo_set(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "demo-classes"
-    return demo_data.ensure_multiclass_demo_data(str(root), counts=SMALL_COUNTS, size=24,
-                                                 log=quiet)
 
 
 def green_folder(folder, n=6, size=24):

@@ -8,22 +8,10 @@ import pytest
 
 import data_loader
 from conftest import write_blob_images
-from skingan import demo_data
 from skingan.benefit import split as split_module
 from skingan.errors import UserError
+from conftest import SMALL_COUNTS, quiet
 
-SMALL_COUNTS = {"nv": 30, "mel": 24, "bkl": 24, "df": 18}
-
-
-def quiet(*_args, **_kwargs):
-    pass
-
-
-@pytest.fixture(scope="module")
-def demo_set(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "demo-classes"
-    return demo_data.ensure_multiclass_demo_data(str(root), counts=SMALL_COUNTS, size=24,
-                                                 log=quiet)
 
 
 def test_demo_set_is_read_as_ham10000_with_lesion_ids(demo_set):
