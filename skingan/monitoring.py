@@ -118,7 +118,7 @@ class TrainingLog:
         ax.set_ylabel("loss")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(loc="upper left")
         if "ada_p" in self.fields:
             p_axis = ax.twinx()
             p_axis.plot(steps, data[:, self.fields.index("ada_p")], color="tab:green",
