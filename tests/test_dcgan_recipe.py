@@ -193,3 +193,25 @@ def test_generate_normalize_minmax_stretches_each_image(tmp_path):
     for img in stretched:
         assert img.min() == 0 and img.max() == 255
     assert linear.max() < 255 or linear.min() > 0            # an untrained G spans less
+
+
+def test_exclude_trains_on_the_training_fold_only(tmp_path, tiny_images):
+    split = tmp_path / "split.csv"
+    folds = ["train"] * 8 + ["val", "val", "test", "test"]
+    split.write_text("image,class,lesion_id,fold\n" + "".join(
+        f"img_{i:03d},x,L{i},{fold}\n" for i, fold in enumerate(folds)))
+    result = epoch_run(tmp_path, tiny_images, epochs=1, exclude=str(split))
+    with open(os.path.join(result["run_dir"], "trained_images.txt")) as f:
+        assert f.read().split() == [f"img_{i:03d}" for i in range(8)]
+
+
+def test_generate_writes_an_isic_ground_truth_csv(tmp_path, tiny_images, capsys):
+    result = epoch_run(tmp_path, tiny_images, epochs=1)
+    out = tmp_path / "synthetic"
+    generate.main(["--run", os.path.basename(result["run_dir"]), "--models-dir",
+                   str(tmp_path / "models"), "--n", "3", "--out", str(out),
+                   "--isic-csv", "df"])
+    rows = (out / "groundtruth.csv").read_text().splitlines()
+    assert rows == ["image,MEL,NV,BCC,AKIEC,BKL,DF,VASC"] + [
+        f"seed{s:04d},0.0,0.0,0.0,0.0,0.0,1.0,0.0" for s in range(3)]
+    assert (out / "trained_images.txt").is_file()       # provenance travels with the images
