@@ -60,6 +60,7 @@ import numpy as np
 from PIL import Image
 
 from skingan.errors import UserError
+from skingan.fileio import atomic_path, write_json
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 CROP_MODES = ("resize", "center")
@@ -471,16 +472,14 @@ def _load(source, resolution, crop="resize", cache_dir=None, log=print, workers=
 
     if cache_file is not None:
         os.makedirs(cache_dir, exist_ok=True)
-        tmp = f"{cache_file}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            np.save(f, images)
-        # size and checksum of the bytes on disk, so a later damage is noticed
-        size, digest = os.path.getsize(tmp), _file_sha256(tmp)
-        os.replace(tmp, cache_file)
-        with open(meta_file + f".tmp-{os.getpid()}", "w") as f:
-            json.dump({"resolution": resolution, "crop": crop, "num_images": len(images),
-                       "skipped": skipped, "bytes": size, "sha256": digest}, f)
-        os.replace(meta_file + f".tmp-{os.getpid()}", meta_file)
+        with atomic_path(cache_file) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, images)
+            # size and checksum of the bytes on disk, so a later damage is noticed
+            size, digest = os.path.getsize(tmp), _file_sha256(tmp)
+        write_json(meta_file, {"resolution": resolution, "crop": crop,
+                               "num_images": len(images), "skipped": skipped,
+                               "bytes": size, "sha256": digest})
         log(f"cached decoded images in {cache_file}")
         images = np.load(cache_file, mmap_mode="r")   # pages from disk; frees the copy
     return images, skipped

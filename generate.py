@@ -109,15 +109,14 @@ def _from_checkpoint(run_dir, settings, step):
     import tensorflow as tf
 
     from skingan.checkpoints import try_restore
-    from skingan.components import build_components
+    from skingan.components import build_for_reading
     from skingan.runs import RunFolder
     kept = RunFolder(os.path.dirname(run_dir), "", os.path.basename(run_dir)).checkpoint_steps()
     if step not in kept:
         raise UserError(f"run {run_dir} has no checkpoint at step {step}; kept: "
                         f"{', '.join(map(str, kept)) or 'none'} (train with "
                         "--keep-checkpoints all to keep every one)")
-    parts = build_components(dict(settings, devices="one", xla=False, mixed_precision=False),
-                             tf.distribute.get_strategy(), compile_step=False)
+    parts = build_for_reading(dict(settings, mixed_precision=False))
     checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
     problem = try_restore(checkpoint, kept[step])
     if problem:

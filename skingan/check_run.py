@@ -13,6 +13,7 @@ import os
 import re
 
 from skingan import checkpoints
+from skingan.components import build_for_reading
 from skingan.errors import UserError
 from skingan.runs import CONFIG, LAST_GOOD_CONFIG, TRAINED_IMAGES, config_problem, read_config
 
@@ -115,7 +116,7 @@ def restorer(run_dir):
     from skingan.config import LEGACY
     try:
         settings = dict(LEGACY, **read_config(run_dir)["settings"])
-        parts = checkpoints.components_for_reading(settings)
+        parts = build_for_reading(settings)
     except Exception as err:  # noqa: BLE001  (no config, or one that builds nothing)
         return None, f"not checked: the run's settings do not build its networks ({err})"
     checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())

@@ -210,13 +210,3 @@ def remove_partial_save(prefix, keep_checkpoint=False):
                 shutil.rmtree(path)
             else:
                 os.remove(path)
-
-
-def components_for_reading(settings):
-    """The run's components (networks, optimizers, random state) on one device and without
-    a compiled step: enough to restore its checkpoints into."""
-    import tensorflow as tf
-
-    from skingan.components import build_components
-    return build_components(dict(settings, devices="one", xla=False),
-                            tf.distribute.get_strategy(), compile_step=False)

@@ -131,3 +131,11 @@ def make_train_step(parts):
         draw_inputs=parts.draw_inputs, strategy=parts.strategy, jit_compile=cfg["xla"],
         augment_policy=() if parts.ada is not None else augment.parse_policy(cfg["augment"]),
         value_range=parts.family.value_range, ema_update=ema_update, ada=parts.ada)
+
+
+def build_for_reading(settings):
+    """The run's components (networks, optimizers, random state) on one device and without
+    a compiled step: enough to restore its checkpoints into."""
+    import tensorflow as tf
+    return build_components(dict(settings, devices="one", xla=False),
+                            tf.distribute.get_strategy(), compile_step=False)

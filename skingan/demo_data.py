@@ -188,21 +188,27 @@ def ensure_demo_data(root=DEMO_ROOT, n=300, size=128, seed=0, fmt="png", log=pri
     if os.path.exists(root) and not os.path.isdir(root):
         raise UserError(f"{root} exists and is not a folder")
 
+    log(f"writing {n} synthetic demo images ({size}x{size} {fmt}) to {root} ...")
+    return _write_folder(root, settings, lambda tmp: write_demo_images(tmp, n, size, seed, fmt))
+
+
+def _write_folder(root, settings, write):
+    """Fill a temporary folder beside `root` with write(folder), mark it complete with
+    `settings` (the marker last), and rename it to `root`: a demo set is whole or absent.
+    An empty `root`, or an earlier demo set with other settings, is replaced; if another
+    process finished the same set first, theirs is used."""
     parent = os.path.dirname(os.path.abspath(root))
     os.makedirs(parent, exist_ok=True)
-    log(f"writing {n} synthetic demo images ({size}x{size} {fmt}) to {root} ...")
     tmp = tempfile.mkdtemp(prefix=os.path.basename(os.path.abspath(root)) + ".tmp-", dir=parent)
     try:
-        write_demo_images(tmp, n, size, seed, fmt)
+        write(tmp)
         with open(os.path.join(tmp, MARKER), "w") as f:     # marker last
             json.dump(settings, f)
         if os.path.isdir(root):
-            # Empty, or an earlier demo set with other settings: replace it.
             shutil.rmtree(root)
         try:
             os.rename(tmp, root)
         except OSError:
-            # Another process finished the same set first: use theirs.
             if not _is_complete(root, settings):
                 raise
     finally:
@@ -388,19 +394,6 @@ def ensure_multiclass_demo_data(root="Datasets/demo-classes", counts=None, size=
             and not os.path.exists(os.path.join(root, MARKER)):
         raise UserError(f"{root} exists and is not a demo image folder; "
                         "remove it or choose another output folder")
-    parent = os.path.dirname(os.path.abspath(root))
-    os.makedirs(parent, exist_ok=True)
     log(f"writing the multi-class demo set ({', '.join(f'{k} {v}' for k, v in counts.items())}"
         f" images, {size}x{size}) to {root} ...")
-    tmp = tempfile.mkdtemp(prefix=os.path.basename(os.path.abspath(root)) + ".tmp-", dir=parent)
-    try:
-        _write_multiclass(tmp, counts, size, seed)
-        with open(os.path.join(tmp, MARKER), "w") as f:     # marker last
-            json.dump(settings, f)
-        if os.path.isdir(root):
-            shutil.rmtree(root)
-        os.rename(tmp, root)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    return _write_folder(root, settings, lambda tmp: _write_multiclass(tmp, counts, size, seed))

@@ -4,6 +4,7 @@ import os
 import zipfile
 
 from skingan import checkpoints
+from skingan.components import build_for_reading
 from skingan.errors import UserError
 
 EXPORT = "generator.keras"
@@ -54,7 +55,7 @@ def export_again(run_dir, settings, log):
     if not kept:
         return None
     import tensorflow as tf
-    parts = checkpoints.components_for_reading(settings)
+    parts = build_for_reading(settings)
     checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
     for step in reversed(kept):
         if checkpoints.try_restore(checkpoint, kept[step]) is None:

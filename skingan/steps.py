@@ -50,8 +50,9 @@ def _resolution(strategy, real):
 def _augmenter(rng, policy, value_range, ada=None):
     """(draw, apply) for the augmentation before D: draw(global_batch, resolution) gives the
     parameters of the three batches D sees in one iteration (reals, fakes of the D update,
-    fakes of the G update); only ADA reads the resolution (its shifts scale with it). ada: an AdaController (ADA with its p), else DiffAugment's
-    `policy`; with neither nothing is drawn, so the random stream is the faithful runs' own."""
+    fakes of the G update); only ADA reads the resolution (its shifts scale with it).
+    ada: an AdaController (ADA with its p), else DiffAugment's `policy`; with neither
+    nothing is drawn, so the random stream is the faithful runs' own."""
     names = ("real", "fake_d", "fake_g")
     if ada is not None:
         def draw_ada(global_batch, resolution):

@@ -18,6 +18,7 @@ import data_loader
 import generate
 import train
 from skingan import checkpoints
+from skingan.components import build_for_reading
 from skingan.config import LEGACY, resolve_config
 from skingan.errors import run_cli
 from skingan.loop import train as train_run
@@ -134,7 +135,7 @@ def test_a_partial_restore_is_overwritten_by_the_fallback(run, tmp_path):
     """A failed restore can assign some variables before it fails; the fallback's restore
     must assign every one of them, leaving exactly checkpoint 4."""
     settings = dict(LEGACY, **read_config(str(run.run_dir))["settings"])
-    parts = checkpoints.components_for_reading(settings)
+    parts = build_for_reading(settings)
     assert checkpoints.try_restore(tf.train.Checkpoint(**parts.checkpoint_items()),
                                    str(run.ckpts / "ckpt-6")) is None
     # ckpt-6 rewritten without the random state: restoring it assigns everything else
@@ -142,7 +143,7 @@ def test_a_partial_restore_is_overwritten_by_the_fallback(run, tmp_path):
     without_rng = {k: v for k, v in parts.checkpoint_items().items() if k != "rng"}
     tf.train.Checkpoint(**without_rng).write(str(run.ckpts / "ckpt-6"))
 
-    fresh = checkpoints.components_for_reading(settings)
+    fresh = build_for_reading(settings)
     checkpoint = tf.train.Checkpoint(**fresh.checkpoint_items())
     assert checkpoints.try_restore(checkpoint, str(run.ckpts / "ckpt-6")) is not None
     assert int(fresh.step.numpy()) == 6                  # partly restored from ckpt-6
@@ -299,7 +300,7 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(run, capsys
     assert snapshot(run.ckpts, run.run_dir / "generator.keras") == kept  # no partial files
     monkeypatch.undo()
     assert checkpoints.restore_newest(
-        tf.train.Checkpoint(**checkpoints.components_for_reading(
+        tf.train.Checkpoint(**build_for_reading(
             dict(LEGACY, **read_config(str(run.run_dir))["settings"])).checkpoint_items()),
         str(run.ckpts), quiet) == 6
 
