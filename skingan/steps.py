@@ -61,7 +61,7 @@ def _augmenter(rng, policy, value_range, ada=None):
         return draw_ada, (lambda images, params: ada_core.apply(images, params, value_range))
     if not policy:
         return (lambda *_: {}), (lambda images, params: images)
-    def draw(global_batch, _resolution=None):
+    def draw(global_batch, _resolution):
         return {name: augment.draw_params(rng, global_batch, policy) for name in names}
     return draw, (lambda images, params: augment.apply(images, params, value_range))
 

@@ -113,7 +113,7 @@ def test_reals_and_fakes_see_the_same_transform_family():
     from skingan import steps
     rng = tf.random.Generator.from_seed(3)
     draw, _ = steps._augmenter(rng, augment.POLICIES, (0.0, 1.0))
-    params = draw(4)
+    params = draw(4, 16)
     assert set(params) == {"real", "fake_d", "fake_g"}
     for name in ("fake_d", "fake_g"):
         assert {k: v.shape for k, v in params[name].items()} == \
