@@ -85,7 +85,8 @@ def build_parser():
     p.add_argument("--synthetic", action="append", type=synthetic_spec, default=[],
                    metavar="CLASS=SOURCE",
                    help="synthetic images for CLASS: a folder of images or a GAN run name "
-                        "(repeatable)")
+                        "(repeatable). A class-conditional run (train.py --conditional) "
+                        "serves several classes at once: --synthetic df,vasc=RUN")
     p.add_argument("--add", type=non_negative_int,
                    help="synthetic images per listed class (default: up to the median class "
                         "count of the training fold)")

@@ -623,6 +623,76 @@ def load_data(data, labels=None, class_name=None, resolution=64, crop="resize",
     return images, description
 
 
+def parse_class_list(text):
+    """'all' or a comma-separated class list ('df,vasc,nv') -> 'all' or a list of names."""
+    names = [c.strip() for c in str(text).split(",") if c.strip()]
+    if len(names) == 1 and names[0].lower() == "all":
+        return "all"
+    if not names:
+        raise DataError(f"no class named in {text!r}")
+    if len({n.lower() for n in names}) != len(names):
+        raise DataError(f"a class is named twice in {text!r}")
+    return names
+
+
+def load_labelled_data(data, labels=None, classes="all", resolution=64, crop="resize",
+                       cache_dir=None, log=print, exclude=None):
+    """Every image of several classes with its class, for conditional training.
+
+    classes: 'all' (every class, in case-insensitive alphabetical order) or a list of class
+    names (matched case-insensitively, kept in the order given): the class index of an
+    image is its class's position in this order. Layouts as for ``list_labelled_images``.
+    Returns (images uint8 (N, R, R, 3), class indices int32 (N,), description dict); the
+    description adds ``classes`` (names as spelled in the data, in index order) and
+    ``class_counts`` (images loaded per class) to what ``load_data`` describes.
+    """
+    records = list_labelled_images(data, labels)
+    present = sorted({r.class_name for r in records}, key=str.lower)
+    where = "the labels of " + os.path.abspath(os.fspath(data))
+    if classes == "all":
+        names = present
+    else:
+        names = [_match_class(c, present, where) for c in classes]
+    if len(names) < 2:
+        raise DataError(f"conditional training needs two or more classes; {where} has "
+                        f"{', '.join(present) or 'none'}")
+    index = {name: k for k, name in enumerate(names)}
+    records = [r for r in records if r.class_name in index]
+    excluded = 0
+    if exclude is not None:
+        dropped = read_exclusions(exclude)
+        kept = [r for r in records if r.image_id not in dropped]
+        excluded = len(records) - len(kept)
+        records = kept
+    records.sort(key=lambda r: (index[r.class_name], r.image_id))
+    empty = [n for n in names if not any(r.class_name == n for r in records)]
+    if empty:
+        raise DataError(f"no images left of class {', '.join(empty)}"
+                        + (f" after the exclusions in {exclude}" if exclude else ""))
+    source = ImageSource([r.path for r in records], "labelled", ",".join(names),
+                         os.path.abspath(os.fspath(data)), labels)
+    log(f"data: {len(records)} images of {len(names)} classes in {source.root}"
+        + (f"; {excluded} excluded by {exclude}" if exclude is not None else ""))
+    images, skipped = _load(source, resolution, crop, cache_dir, log)
+    unreadable = {p for p, _ in skipped}
+    kept = [r for r in records if r.path not in unreadable]
+    class_ids = np.array([index[r.class_name] for r in kept], np.int32)
+    counts = [int(np.sum(class_ids == k)) for k in range(len(names))]
+    if 0 in counts:
+        raise DataError(f"no readable images of class {names[counts.index(0)]}")
+    description = {
+        "path": os.path.abspath(os.fspath(data)), "labels": labels and os.path.abspath(labels),
+        "layout": "labelled", "class": ",".join(names), "classes": names,
+        "class_counts": counts, "num_images": int(len(images)), "num_skipped": len(skipped),
+        "resolution": int(resolution), "crop": crop, "num_excluded": excluded,
+        "image_ids": [r.image_id for r in kept],
+    }
+    log(f"using {len(images)} images at {resolution}x{resolution}: "
+        + ", ".join(f"{n} {c}" for n, c in zip(names, counts))
+        + (f" ({len(skipped)} skipped)" if skipped else ""))
+    return images, class_ids, description
+
+
 # ----------------------------------------------------------------------------------------------
 # 3. The training stream
 # ----------------------------------------------------------------------------------------------
@@ -648,7 +718,8 @@ def _hash(*parts):
     return h
 
 
-_PERMUTATION, _AUGMENT = 1, 2    # stream tags, so the two uses never share numbers
+_PERMUTATION, _AUGMENT, _CLASS, _MEMBER = 1, 2, 3, 4   # stream tags: no two uses share numbers
+CLASS_BALANCES = ("data", "uniform", "sqrt")
 
 
 @functools.lru_cache(maxsize=8)
@@ -687,6 +758,37 @@ def epoch_batch_indices(step, batch_size, n, seed):
     return _epoch_permutation(seed, epoch, n)[position], np.int64(epoch) * n + position
 
 
+def class_probabilities(counts, balance="data"):
+    """How often each class is drawn, from its image counts n_c: p_c proportional to n_c
+    ('data', as the images come), 1 ('uniform', every class equally often) or sqrt(n_c)
+    ('sqrt', in between). float64 (K,), summing to 1."""
+    if balance not in CLASS_BALANCES:
+        raise DataError(f"unknown class balance {balance!r}; choose one of "
+                        f"{', '.join(CLASS_BALANCES)}")
+    counts = np.asarray(counts, np.float64)
+    weights = {"data": counts, "uniform": np.ones_like(counts), "sqrt": np.sqrt(counts)}[balance]
+    return weights / weights.sum()
+
+
+def _unit_uniform(bits):
+    """uint64 random bits -> float64 in [0, 1) from their top 53 bits."""
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def balanced_indices(global_index, seed, class_ids, probabilities):
+    """Images for global sample indices i when classes are drawn with `probabilities`
+    instead of as often as the data holds them: sample i's class is c with probability p_c
+    (inverse CDF of u = hash(seed, i)), its image a uniform draw among that class's images
+    (with replacement, as a weighted sampler does). A pure function of (seed, i)."""
+    members = [np.flatnonzero(class_ids == k) for k in range(len(probabilities))]
+    u = _unit_uniform(_hash(_CLASS, seed, global_index))
+    cdf = np.cumsum(probabilities)
+    classes = np.minimum(np.searchsorted(cdf, u, side="right"), len(members) - 1)
+    pick = _hash(_MEMBER, seed, global_index)
+    return np.array([members[c][int(p % np.uint64(len(members[c])))]
+                     for c, p in zip(classes, pick)], np.int64)
+
+
 def augment_flags(global_index, seed):
     """Per-sample augmentation bits from hash(seed, i): (hflip, vflip, quarter turns 0..3)."""
     bits = _hash(_AUGMENT, seed, global_index)
@@ -703,14 +805,30 @@ def _pixels(images):
     return images.view(np.dtype((np.void, 3))).reshape(images.shape[:-1])
 
 
+def sample_indices(step, batch_size, n, seed, partial_batches=False, class_ids=None,
+                   class_balance="data"):
+    """(image indices, global sample indices) of the batch of ``step``: batch_indices, or
+    epoch_batch_indices with partial_batches; with class_ids (N,) and a class balance other
+    than 'data', the images are drawn class-balanced (balanced_indices) at the same global
+    indices, so the batch sizes and the augmentation draws stay those of the data order."""
+    indices = epoch_batch_indices if partial_batches else batch_indices
+    index, i = indices(step, batch_size, n, seed)
+    if class_ids is not None and class_balance != "data":
+        counts = np.bincount(class_ids)
+        index = balanced_indices(i, seed, class_ids, class_probabilities(counts, class_balance))
+    return index, i
+
+
 def make_batch(images, step, batch_size, seed=0, hflip=True, vflip=False, rot90=False,
-               partial_batches=False):
+               partial_batches=False, class_ids=None, class_balance="data"):
     """The uint8 batch (B, R, R, 3) for ``step``, in numpy. ``make_dataset`` streams exactly
     these, converted to float. Augmentations, applied in this order to sample j: mirror
     left-right, mirror up-down, rotate by 90 degrees x turns (counter-clockwise).
-    partial_batches: epoch by epoch, the last batch partial (epoch_batch_indices)."""
-    indices = epoch_batch_indices if partial_batches else batch_indices
-    index, i = indices(step, batch_size, len(images), seed)
+    partial_batches: epoch by epoch, the last batch partial (epoch_batch_indices).
+    class_ids (N,) int: return (batch, the batch's class indices (B,) int32) instead, the
+    images drawn with ``class_balance`` (see sample_indices)."""
+    index, i = sample_indices(step, batch_size, len(images), seed, partial_batches,
+                              class_ids, class_balance)
     do_h, do_v, turns = augment_flags(i, seed)
     src = _pixels(images)                                   # (N, R, R) pixel items
     batch = np.empty((len(index),) + images.shape[1:], np.uint8)
@@ -724,11 +842,14 @@ def make_batch(images, step, batch_size, seed=0, hflip=True, vflip=False, rot90=
         if rot90 and turns[j]:
             img = np.rot90(img, int(turns[j]))
         dst[j] = img                                        # the one copy per image
+    if class_ids is not None:
+        return batch, np.asarray(class_ids, np.int32)[index]
     return batch
 
 
 def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True, vflip=False,
-                 rot90=False, start_step=0, partial_batches=False):
+                 rot90=False, start_step=0, partial_batches=False, class_ids=None,
+                 class_balance="data"):
     """Infinite tf.data stream of float32 batches (batch_size, R, R, 3) in ``value_range``.
 
     images: uint8 array (N, R, R, 3), in memory or memory-mapped. value_range: (0, 1) for a
@@ -744,6 +865,10 @@ def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True,
     partial_batches=True is the DCGAN authors' epoch loop instead: each epoch's images in
     a fresh order, the last batch of an epoch partial, never straddling (see
     epoch_batch_indices); the batch dimension is then None.
+
+    class_ids (N,) int (conditional training): the stream yields (images, class indices
+    (B,) int32) pairs, each label aligned with its image, and ``class_balance`` says how
+    often each class is drawn (class_probabilities, sample_indices).
     """
     import tensorflow as tf    # imported here so the finding/decoding half needs no TensorFlow
 
@@ -767,17 +892,30 @@ def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True,
     batch_size, seed = int(batch_size), int(seed)
     shape = (None if partial_batches else batch_size,) + images.shape[1:]
 
+    if class_ids is not None:
+        class_ids = np.asarray(class_ids, np.int32)
+        if class_ids.shape != (len(images),):
+            raise DataError(f"class_ids must have one entry per image, got {class_ids.shape} "
+                            f"for {len(images)} images")
+        class_probabilities(np.bincount(class_ids), class_balance)   # checks the balance
+
     def numpy_batch(step):
         return make_batch(images, int(step), batch_size, seed, hflip, vflip, rot90,
-                          partial_batches)
+                          partial_batches, class_ids, class_balance)
 
     def to_float(step):
         # numpy_function keeps the (possibly multi-GB) array out of the graph: no 2 GB
         # constant limit, and a memory-mapped cache is read page by page.
-        batch = tf.numpy_function(numpy_batch, [step], tf.uint8, stateful=False)
+        if class_ids is None:
+            batch = tf.numpy_function(numpy_batch, [step], tf.uint8, stateful=False)
+        else:
+            batch, labels = tf.numpy_function(numpy_batch, [step], [tf.uint8, tf.int32],
+                                              stateful=False)
+            labels.set_shape(shape[:1])
         batch.set_shape(shape)
         # uint8 [0, 255] -> float32 [lo, hi]: x * (hi - lo) / 255 + lo.
-        return tf.cast(batch, tf.float32) * ((hi - lo) / 255.0) + lo
+        batch = tf.cast(batch, tf.float32) * ((hi - lo) / 255.0) + lo
+        return batch if class_ids is None else (batch, labels)
 
     steps = tf.data.Dataset.counter(start=int(start_step), dtype=tf.int64)
     return (steps.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

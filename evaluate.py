@@ -3,6 +3,10 @@
     python evaluate.py --real Datasets/ISIC2018 --class DF --fake Results/df_synthetic
     python evaluate.py --real Datasets/ISIC2018 --class DF --run sl-stylegan-df-256px --n 5000
     python evaluate.py --real data/akiec --fake generated/ --json Results/akiec_metrics.json
+    python evaluate.py --real Datasets/HAM10000 --run sl-stylegan-cond-all-256px --n 2000
+
+A class-conditional --run is scored class by class: each class's generated images against
+that class's real images (all the run's classes, or --class NAME), then the mean over them.
 
 Both sets are brought to one resolution (--resolution, default the fake images' size): the real
 images through data_loader (any supported layout, --class, corrupt files skipped), so FID does
@@ -28,13 +32,16 @@ def build_parser():
     p.add_argument("--real", required=True, help="folder of real images (any data_loader layout)")
     p.add_argument("--labels", help="label CSV for --real (ISIC 2018 or HAM10000), if not found "
                                     "automatically")
-    p.add_argument("--class", dest="class_name", help="class of the real images, e.g. MEL or akiec")
+    p.add_argument("--class", dest="class_name",
+                   help="class of the real images, e.g. MEL or akiec; with a conditional "
+                        "--run, the one class to score (default: every class of the run)")
     fake = p.add_mutually_exclusive_group(required=True)
     fake.add_argument("--fake", help="folder of generated images (PNG/JPEG, any depth)")
     fake.add_argument("--run", help="run name in --models-dir, run folder or .keras generator: "
                                     "generate --n images and score them")
     p.add_argument("--n", type=int, default=5000,
-                   help="images to generate with --run (default: %(default)s)")
+                   help="images to generate with --run (per class for a conditional run; "
+                        "default: %(default)s)")
     p.add_argument("--truncation", type=float, help="truncation psi for --run (sl-stylegan)")
     p.add_argument("--models-dir", default=os.path.join(ROOT, "SavedModels"),
                    help="where run folders are, for --run (default: %(default)s)")
@@ -130,20 +137,117 @@ def resize_uint8(images, resolution):
                      for img in images])
 
 
-def generate_fakes(args, log=print):
-    """--run: generate --n images with generate.py -> (bundle, uint8 (n, R, R, 3))."""
+def generate_fakes(args, log=print, bundle=None, label=None):
+    """--run: generate --n images (of class `label`) with generate.py -> (bundle, uint8
+    (n, R, R, 3))."""
     import numpy as np
 
     from generate import generate_images, load_generator
-    bundle = load_generator(args.run, args.models_dir)
+    bundle = bundle or load_generator(args.run, args.models_dir)
     batches, done = [], 0
     for _, batch in generate_images(bundle, args.n, seed=args.seed, batch_size=args.batch_size,
-                                    truncation=args.truncation):
+                                    truncation=args.truncation, label=label):
         batches.append(batch)
         done += len(batch)
         if len(batches) % 20 == 0 or done == args.n:
             log(f"generated {done}/{args.n} images")
     return bundle, np.concatenate(batches, axis=0)
+
+
+def run_classes(args):
+    """The classes to score for a class-conditional --run (all of them, or --class), else
+    None. Read from its config.json, before TensorFlow is imported."""
+    if not args.run or args.run.endswith(".keras"):
+        return None
+    from generate import find_run_dir
+    from skingan.runs import read_config
+    settings = read_config(find_run_dir(args.run, args.models_dir))["settings"]
+    if not settings.get("conditional"):
+        return None
+    classes = list(settings["classes"])
+    if args.class_name and args.class_name.strip().lower() != "all":
+        chosen = [c for c in classes if c.lower() == args.class_name.strip().lower()]
+        if not chosen:
+            raise UserError(f"class '{args.class_name}' is not one of run '{args.run}''s "
+                            f"classes: {', '.join(classes)}")
+        return chosen
+    return classes
+
+
+def score(args, reals, fakes):
+    """Every metric of `fakes` against `reals` (uint8 arrays of one resolution)."""
+    from skingan import metrics
+    feature_model = metrics.random_feature_net() if args.feature_net == "random-small" else None
+    return metrics.compute_all(reals, fakes, feature_model=feature_model,
+                               inception_weights=args.inception_weights, seed=args.seed,
+                               batch_size=args.batch_size, swd_max_images=args.swd_images)
+
+
+def mean_scores(results):
+    """The mean over classes of each headline figure (None where any class lacks it)."""
+    def mean(values):
+        values = [v for v in values if v is not None and not math.isnan(v)]
+        return sum(values) / len(values) if len(values) == len(results) else None
+    rows = list(results.values())
+    return {"fid": mean([r["fid"] for r in rows]),
+            "kid": mean([(r["kid"] or {}).get("mean") for r in rows]),
+            "precision": mean([r["precision"] for r in rows]),
+            "recall": mean([r["recall"] for r in rows]),
+            "swd": mean([r["swd"]["average"] for r in rows])}
+
+
+def class_table(results, mean):
+    """One line per class and the mean: FID, KID, precision, recall, SWD average."""
+    def num(value, fmt):
+        return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) \
+            else format(value, fmt)
+    width = max(len("mean"), *(len(c) for c in results)) + 2
+    lines = [f"{'class':<{width}}{'real':>6} {'FID':>9} {'KID':>9} {'prec.':>7} {'recall':>7} "
+             f"{'SWD':>9}"]
+    for name, r in list(results.items()) + [("mean", None)]:
+        row = mean if r is None else dict(
+            fid=r["fid"], kid=(r["kid"] or {}).get("mean"), precision=r["precision"],
+            recall=r["recall"], swd=r["swd"]["average"])
+        lines.append(f"{name:<{width}}{'' if r is None else r['n_real']:>6} "
+                     f"{num(row['fid'], '.3f'):>9} {num(row['kid'], '.5f'):>9} "
+                     f"{num(row['precision'], '.4f'):>7} {num(row['recall'], '.4f'):>7} "
+                     f"{num(row['swd'], '.3f'):>9}")
+    return lines
+
+
+def evaluate_per_class(args, classes):
+    """A conditional run, class by class: --n images of each class against that class's
+    real images, then the mean over the classes."""
+    from data_loader import load_images
+    from generate import load_generator
+    from skingan.runs import read_config
+    sources = {c: find_set(args.real, "--real", args.labels, c) for c in classes}
+    quiet_tf.import_tensorflow()
+    bundle = load_generator(args.run, args.models_dir)
+    crop = args.crop or read_config(bundle.run_dir)["settings"].get("crop", "resize")
+    resolution = args.resolution or bundle.resolution
+    check_resolution(resolution, "--resolution" if args.resolution else "the fake images' size")
+    results = {}
+    for name in classes:
+        print(f"class {name}: real {sources[name].describe()}")
+        _, fakes = generate_fakes(args, bundle=bundle, label=bundle.class_index(name))
+        reals = load_images(sources[name], resolution, crop=crop, cache_dir=args.cache_dir)
+        results[name] = dict(score(args, reals, resize_uint8(fakes, resolution)),
+                             real=sources[name].describe(),
+                             fake=f"{len(fakes)} images of class {name} generated by "
+                                  f"{bundle.source}")
+        print("\n".join("  " + line for line in format_table(results[name])))
+    result = {"per_class": results, "mean": mean_scores(results), "classes": classes}
+    print("\n".join(class_table(results, result["mean"])))
+    return result
+
+
+def write_json(path, result):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {path}")
 
 
 def format_table(result):
@@ -175,6 +279,12 @@ def format_table(result):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     check_args(args)
+    classes = run_classes(args)
+    if classes:
+        result = evaluate_per_class(args, classes)
+        if args.json:
+            write_json(args.json, result)
+        return result
     real_source = find_set(args.real, "--real", args.labels, args.class_name)
 
     from data_loader import load_images
@@ -206,20 +316,12 @@ def main(argv=None):
     else:
         fakes = resize_uint8(fakes, resolution)
 
-    from skingan import metrics
-    feature_model = metrics.random_feature_net() if args.feature_net == "random-small" else None
-    result = metrics.compute_all(reals, fakes, feature_model=feature_model,
-                                 inception_weights=args.inception_weights, seed=args.seed,
-                                 batch_size=args.batch_size, swd_max_images=args.swd_images)
+    result = score(args, reals, fakes)
     result["real"] = real_source.describe()
     result["fake"] = fake_what
     print("\n".join(format_table(result)))
     if args.json:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        os.makedirs(folder, exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return result
 
 

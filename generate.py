@@ -4,6 +4,8 @@
     python generate.py --run dcgan-akiec-64px --step 1450 --n 500   # a kept checkpoint
     python generate.py --run SavedModels/dcgan-akiec-64px/generator.keras --n 64 --grid
     python generate.py --run sl-stylegan-df-256px --n 500 --truncation 0.7
+    python generate.py --run sl-stylegan-cond-all-256px --class df --n 500   # conditional
+    python generate.py --run sl-stylegan-cond-all-256px --class all --n 500  # one folder each
 
 Image i is drawn from its own seed (--seed + i) and written as seed0042.png, so the same
 seed always gives the same file, whatever --n or --batch-size. The family (and so the
@@ -34,22 +36,35 @@ class GeneratorBundle:
     latent_dim: int
     source: str              # the .keras file or checkpoint it came from
     run_dir: str = None      # the run folder, when it came from one
-    _w_avg: object = None
+    classes: list = None     # a conditional generator's class names, in label order
+    _w_avg: dict = dataclasses.field(default_factory=dict)
 
     @property
     def uses_noise(self):
         return self.family.noise_input
 
-    def w_avg(self):
-        """Mean style vector over W_AVG_SAMPLES latents (SL-StyleGAN), computed once."""
-        if self._w_avg is None:
+    def class_index(self, name):
+        """The label of class `name` (case-insensitive), or UserError naming the classes."""
+        found = [k for k, c in enumerate(self.classes) if c.lower() == name.strip().lower()]
+        if not found:
+            raise UserError(f"class '{name}' is not one of this run's classes: "
+                            f"{', '.join(self.classes)} (or 'all')")
+        return found[0]
+
+    def w_avg(self, label=None):
+        """Mean style vector over W_AVG_SAMPLES latents (SL-StyleGAN), computed once; for a
+        conditional generator, the mean over class `label`'s styles, the centre that class's
+        truncation pulls towards."""
+        if label not in self._w_avg:
             import numpy as np
             from SL_StyleGAN import get_mapping
+            from skingan.families import with_labels
             z = np.random.RandomState(0).standard_normal(
                 (W_AVG_SAMPLES, self.latent_dim)).astype("float32")
-            self._w_avg = np.mean(get_mapping(self.model).predict(z, batch_size=1000,
-                                                                   verbose=0), axis=0)
-        return self._w_avg
+            labels = None if label is None else np.full(W_AVG_SAMPLES, label, np.int32)
+            self._w_avg[label] = np.mean(get_mapping(self.model).predict(
+                with_labels(z, labels), batch_size=1000, verbose=0), axis=0)
+        return self._w_avg[label]
 
 
 def find_run_dir(spec, models_dir):
@@ -151,37 +166,58 @@ def load_generator(spec, models_dir=os.path.join(ROOT, "SavedModels"), step=None
         else:
             source = os.path.join(run_dir, "generator.keras")
             model = _load_run_export(run_dir, settings)
+    conditional = any(t.dtype.startswith("int") for t in model.inputs)  # the label input
+    classes = None
     if doc is not None:
         family = get_family(doc["settings"]["model"])
+        if conditional:
+            classes = list(doc["settings"]["classes"])
     else:  # a bare export: only SL-StyleGAN's generator has the noise-image input
-        family = get_family("sl-stylegan" if len(model.inputs) == 2 else "dcgan")
+        noise = any(len(t.shape) == 4 for t in model.inputs)
+        family = get_family("sl-stylegan" if noise else "dcgan")
         run_dir = None
+        if conditional:
+            raise UserError(f"{spec} is a class-conditional generator: generate from its run "
+                            "folder (its config.json names the classes)")
     return GeneratorBundle(model=model, family=family, value_range=family.value_range,
                            resolution=int(model.outputs[0].shape[1]),
                            latent_dim=int(model.inputs[0].shape[-1]), source=source,
-                           run_dir=run_dir)
+                           run_dir=run_dir, classes=classes)
 
 
-def latent_inputs(bundle, seeds):
-    """Each image's generator inputs drawn from its own seed, stacked over `seeds`."""
+def latent_inputs(bundle, seeds, label=None):
+    """Each image's generator inputs drawn from its own seed, stacked over `seeds`; a
+    conditional generator's get class `label` as their last input. Image i of a class
+    has the latents of image i of every other class: only the class differs."""
     import numpy as np
 
-    from skingan.families import numpy_normal
+    from skingan.families import numpy_normal, with_labels
     per_seed = [bundle.family.draw_inputs(numpy_normal(s), 1, bundle.latent_dim,
                                           bundle.resolution) for s in seeds]
     if isinstance(per_seed[0], list):
-        return [np.concatenate(parts) for parts in zip(*per_seed)]
-    return np.concatenate(per_seed)
+        inputs = [np.concatenate(parts) for parts in zip(*per_seed)]
+    else:
+        inputs = np.concatenate(per_seed)
+    return with_labels(inputs, None if label is None
+                       else np.full(len(seeds), label, np.int32))
 
 
-def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize="none"):
+def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize="none",
+                    label=None):
     """Yield (seeds, uint8 images (b, R, R, 3)) batches for seeds seed .. seed + n - 1.
 
     truncation psi (SL-StyleGAN): w' = w_avg + psi * (w - w_avg) pulls styles towards the
-    average, trading diversity for fidelity; psi = 1 is no truncation.
+    average, trading diversity for fidelity; psi = 1 is no truncation. For a conditional
+    generator, images of class `label` (an index), truncated towards that class's w_avg.
     normalize: 'none' maps the model's pixel range linearly to 0-255; 'minmax' stretches
     each image to its own full range, as both source projects export.
     """
+    if bundle.classes is not None and label is None:
+        raise UserError("a class-conditional generator needs --class: one of "
+                        f"{', '.join(bundle.classes)}, or all")
+    if bundle.classes is None and label is not None:
+        raise UserError("--class needs a class-conditional run (train.py --conditional); "
+                        "this generator was trained on one class")
     from skingan.images import minmax_to_uint8, to_uint8
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
@@ -192,15 +228,15 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize
     if truncation is not None:
         from SL_StyleGAN import get_mapping, get_synthesis
         mapping, synthesis = get_mapping(bundle.model), get_synthesis(bundle.model)
-        w_avg = bundle.w_avg()
+        w_avg = bundle.w_avg(label)
     # one compiled forward pass per batch shape, instead of an eager call per batch
     forward = tf.function(lambda inputs: bundle.model(inputs, training=False))
     for start in range(seed, seed + n, batch_size):
         seeds = list(range(start, min(start + batch_size, seed + n)))
-        inputs = latent_inputs(bundle, seeds)
+        inputs = latent_inputs(bundle, seeds, label)
         if truncation is not None:
-            z, noise = inputs
-            w = mapping(z, training=False).numpy()
+            z, noise = inputs[:2]
+            w = mapping(z if label is None else [z, inputs[2]], training=False).numpy()
             out = synthesis([w_avg + truncation * (w - w_avg), noise], training=False)
         else:
             out = forward(inputs)
@@ -233,6 +269,10 @@ def build_parser():
                                                        "(default: %(default)s)")
     p.add_argument("--batch-size", type=cli.positive_int, default=64,
                    help="images per forward pass (default: %(default)s)")
+    p.add_argument("--class", dest="class_name", metavar="NAME",
+                   help="a class-conditional run's class to generate (see its config.json), "
+                        "or 'all': --n images of every class, each class in its own "
+                        "subfolder of --out")
     p.add_argument("--truncation", type=float,
                    help="truncation psi for sl-stylegan (e.g. 0.7); off by default")
     p.add_argument("--normalize", choices=("none", "minmax"), default="none",
@@ -256,23 +296,28 @@ def write_isic_csv(path, names, class_name):
     write_lines(path, ["image," + ",".join(ISIC_CLASSES)] + [f"{n},{row}" for n in names])
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    quiet_tf.import_tensorflow()             # before anything else imports TensorFlow
-    bundle = load_generator(args.run, args.models_dir, args.step)
-    name = os.path.basename(bundle.run_dir) if bundle.run_dir else \
-        os.path.splitext(os.path.basename(bundle.source))[0]
-    out = args.out or os.path.join(ROOT, "Results", name, "generated" if args.step is None
-                                   else f"generated_step{args.step}")
-    os.makedirs(out, exist_ok=True)
+def chosen_labels(bundle, class_name):
+    """[(label or None, subfolder or None)] to generate: one unconditional set, one class,
+    or every class of a conditional run in a subfolder named after it."""
+    if class_name is None or bundle.classes is None:
+        # generate_images explains a missing or needless --class
+        return [(None if class_name is None else 0, None)]
+    if class_name.strip().lower() == "all":
+        return [(k, name) for k, name in enumerate(bundle.classes)]
+    return [(bundle.class_index(class_name), None)]
 
+
+def write_set(bundle, args, out, label=None, title=""):
+    """Generate --n images (of class `label`) into `out` as seedNNNN.png, with the run's
+    provenance, the optional ISIC CSV and overview grid."""
     import numpy as np
 
     from skingan.images import make_grid, save_png
+    os.makedirs(out, exist_ok=True)
     width = max(4, len(str(args.seed + args.n - 1)))
     done, first, names, started = 0, [], [], time.perf_counter()
     for seeds, batch in generate_images(bundle, args.n, args.seed, args.batch_size,
-                                        args.truncation, args.normalize):
+                                        args.truncation, args.normalize, label):
         for s, img in zip(seeds, batch):
             names.append(f"seed{s:0{width}d}")
             save_png(img, os.path.join(out, names[-1] + ".png"))
@@ -280,7 +325,7 @@ def main(argv=None):
             first.extend(batch[:64 - len(first)])
         done += len(seeds)
         rate = done / (time.perf_counter() - started)
-        print(f"\rgenerated {done}/{args.n} ({rate:.1f} img/s)", end="", flush=True)
+        print(f"\rgenerated {title}{done}/{args.n} ({rate:.1f} img/s)", end="", flush=True)
     print()
     trained = os.path.join(bundle.run_dir or "", "trained_images.txt")
     if bundle.run_dir and os.path.isfile(trained):  # provenance, for classify.py's leak check
@@ -297,6 +342,22 @@ def main(argv=None):
         grid_path = os.path.normpath(out) + "_grid.png"
         save_png(make_grid(tiles, rows, cols), grid_path)
         print(f"wrote the overview grid {grid_path}")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    quiet_tf.import_tensorflow()             # before anything else imports TensorFlow
+    bundle = load_generator(args.run, args.models_dir, args.step)
+    name = os.path.basename(bundle.run_dir) if bundle.run_dir else \
+        os.path.splitext(os.path.basename(bundle.source))[0]
+    out = args.out or os.path.join(ROOT, "Results", name, "generated" if args.step is None
+                                   else f"generated_step{args.step}")
+    sets = chosen_labels(bundle, args.class_name)
+    if args.isic_csv and len(sets) > 1:
+        raise UserError("--isic-csv names one class: use it with --class NAME, not all")
+    for label, subfolder in sets:
+        write_set(bundle, args, os.path.join(out, subfolder) if subfolder else out, label,
+                  f"{subfolder}: " if subfolder else "")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python train.py --data Datasets/ISIC2018 --class DF
     python train.py --data Datasets/HAM10000 --class df --model dcgan
     python train.py --data Datasets/ISIC2018 --class DF --steps 40000   # continue further
+    python train.py --data Datasets/HAM10000 --conditional --class all  # one model, 7 classes
 
 Everything a run needs to continue lives in SavedModels/<run>/ (config.json, checkpoints,
 generator.keras); what it produces to look at lives in Results/<run>/ (sample grids,
@@ -38,7 +39,9 @@ def build_parser():
     g.add_argument("--labels", help="ground-truth CSV (ISIC 2018) or HAM10000_metadata.csv, "
                                     "if not found inside --data")
     g.add_argument("--class", dest="class_name",
-                   help="class to train on, e.g. DF, mel, akiec (case-insensitive)")
+                   help="class to train on, e.g. DF, mel, akiec (case-insensitive); with "
+                        "--conditional: 'all' (the default) or a comma-separated list, e.g. "
+                        "df,vasc,nv")
     g.add_argument("--exclude", metavar="CSV",
                    help="leave these images out of training: a classifier's split.csv "
                         "(every image whose fold is not 'train') or any CSV with an 'image' "
@@ -95,6 +98,17 @@ def build_parser():
                    help="ADA: thousands of images for p to go from 0 to 1 (default: 500)")
     g.add_argument("--ada-p", type=cli.unit_interval,
                    help="ADA: hold p at this value, no adaptation (ablations)")
+    g.add_argument("--conditional", action="store_true", default=None,
+                   help="one class-conditional GAN for several classes (--class all or a "
+                        "list) instead of one GAN per class: the class enters G with z "
+                        "(a learned embedding) and D as a projection term; without --data "
+                        "the multi-class demo set is used")
+    g.add_argument("--class-balance", choices=["data", "uniform", "sqrt"],
+                   help="with --conditional, how often each class is drawn for the real and "
+                        "the fake batches: as in the data, every class equally often, or in "
+                        "proportion to the square root of its count. 'uniform' and 'sqrt' "
+                        "repeat the rare classes' images, so they turn on the label-"
+                        "preserving --hflip --vflip --rot90 unless given (default: data)")
     g.add_argument("--ema", type=cli.unit_interval,
                    help="keep an exponential moving average of G's weights with this decay "
                         "(e.g. 0.999) and sample/export it (default: 0, off)")
@@ -158,6 +172,12 @@ def main(argv=None):
         from skingan import augment
         augment.parse_policy(explicit["augment"])
     run, cfg = resolve_config(explicit, args.models_dir)
+    if not cfg["conditional"]:
+        if "class_balance" in explicit:
+            raise UserError("--class-balance needs --conditional")
+        if cfg["class_name"] and "," in cfg["class_name"]:
+            raise UserError(f"--class {cfg['class_name']} names several classes: add "
+                            "--conditional to train one model on them, or name one class")
     ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p") if k in explicit]
     if ada_flags and cfg["augment"] != "ada":
         raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")

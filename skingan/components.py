@@ -7,7 +7,7 @@ import dataclasses
 
 from skingan import augment, steps
 from skingan.augment import ADA
-from skingan.families import get_family
+from skingan.families import get_family, num_classes
 
 
 @dataclasses.dataclass
@@ -38,6 +38,20 @@ class Components:
 
     def draw_inputs(self, normal, n):
         return self.family.draw_inputs(normal, n, self.cfg["latent_dim"], self.cfg["resolution"])
+
+    @property
+    def classes(self):
+        """A conditional run's class names, in label order; None for an unconditional run."""
+        return list(self.cfg["classes"]) if num_classes(self.cfg) else None
+
+    @property
+    def class_probabilities(self):
+        """(K,) how often each class is drawn for the real and the fake batches
+        (--class-balance over the run's class counts); None for an unconditional run."""
+        if not num_classes(self.cfg):
+            return None
+        from data_loader import class_probabilities
+        return class_probabilities(self.cfg["class_counts"], self.cfg["class_balance"])
 
     def checkpoint_items(self):
         """What tf.train.Checkpoint holds. Keras 3 models are not traversed by it, so
@@ -130,7 +144,8 @@ def make_train_step(parts):
         parts.generator, parts.discriminator, parts.g_optimizer, parts.d_optimizer, parts.rng,
         draw_inputs=parts.draw_inputs, strategy=parts.strategy, jit_compile=cfg["xla"],
         augment_policy=() if parts.ada is not None else augment.parse_policy(cfg["augment"]),
-        value_range=parts.family.value_range, ema_update=ema_update, ada=parts.ada)
+        value_range=parts.family.value_range, ema_update=ema_update, ada=parts.ada,
+        class_probabilities=parts.class_probabilities)
 
 
 def build_for_reading(settings):

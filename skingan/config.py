@@ -17,17 +17,22 @@ COMMON_DEFAULTS = dict(model="sl-stylegan", latent_dim=100, channel_scale=1.0, s
                        vflip=False, rot90=False, log_every=10, xla=False,
                        mixed_precision=False, devices="auto", keep_checkpoints=3,
                        eval_every=0, eval_images=500, eval_fid=False, inception_weights=None,
-                       augment="", ema=0.0, ada_target=0.6, ada_kimg=500.0, ada_p=None)
+                       augment="", ema=0.0, ada_target=0.6, ada_kimg=500.0, ada_p=None,
+                       conditional=False, class_balance="data", classes=None,
+                       class_counts=None)
 # A resumed run must keep these: they define the model and the data it learns.
 IDENTITY_KEYS = ("model", "resolution", "latent_dim", "channel_scale", "data", "labels",
-                 "class_name", "crop", "exclude")
+                 "class_name", "crop", "exclude", "conditional")
 # Changing these would make the continued run a different experiment from the one begun.
 FIXED_KEYS = ("batch_size", "lr", "beta1", "beta2", "adam_epsilon", "lr_decay", "seed",
               "hflip", "vflip", "rot90", "augment", "ema", "dropout", "ada_target", "ada_kimg",
-              "ada_p")
+              "ada_p", "class_balance")
+# Settings whose flag is not their name.
+FLAG_NAMES = dict(class_name="class")
 # Runs written before a setting existed ran with these values.
 LEGACY = dict(adam_epsilon=1e-7, epochs=None, exclude=None, dropout=0.6, ada_target=0.6,
-              ada_kimg=500.0, ada_p=None)
+              ada_kimg=500.0, ada_p=None, conditional=False, class_balance="data",
+              classes=None, class_counts=None)
 
 
 def new_run_settings(explicit):
@@ -44,6 +49,13 @@ def new_run_settings(explicit):
         cfg["steps"] = None
     cfg.update(explicit)
     cfg["demo"] = is_demo
+    if cfg["conditional"]:
+        cfg["class_name"] = cfg["class_name"] or "all"
+        if cfg["class_balance"] != "data":
+            # the rare classes' images are drawn many times: vary them without changing
+            # their class (a lesion has no up and no canonical orientation)
+            for flip in ("hflip", "vflip", "rot90"):
+                cfg[flip] = explicit.get(flip, True)
     family.check_resolution(cfg["resolution"])
     return cfg
 
@@ -74,7 +86,8 @@ def resolve_config(explicit, models_dir):
         return run, cfg
     stored = dict(LEGACY, **stored_doc["settings"])
     differences = [
-        f"--{key.replace('_', '-')} was {stored.get(key)!r}, now {explicit[key]!r}"
+        f"--{FLAG_NAMES.get(key, key).replace('_', '-')} was {stored.get(key)!r}, now "
+        f"{explicit[key]!r}"
         for key in IDENTITY_KEYS + FIXED_KEYS
         if key in explicit and explicit[key] != stored.get(key)]
     if differences:
@@ -96,9 +109,11 @@ def default_run_name(cfg):
     if cfg["demo"]:
         tag = "demo"
     elif cfg.get("class_name"):
-        tag = cfg["class_name"].lower()
+        tag = cfg["class_name"].lower().replace(",", "-")
     else:
         tag = os.path.basename(os.path.normpath(cfg["data"])).lower() or "data"
+    if cfg.get("conditional"):
+        tag = f"cond-{tag}"
     return f"{cfg['model']}-{tag}-{cfg['resolution']}px"
 
 

@@ -377,7 +377,12 @@ def _write_multiclass(folder, counts, size, seed):
         f.writelines(",".join(row) + "\n" for row in rows)
 
 
-def ensure_multiclass_demo_data(root="Datasets/demo-classes", counts=None, size=64, seed=0,
+# The multi-class demo set (HAM10000 layout) that `train.py --conditional` and
+# `classify.py` use when no --data is given.
+MULTICLASS_ROOT = os.path.join(os.path.dirname(DEMO_ROOT), "demo-classes")
+
+
+def ensure_multiclass_demo_data(root=MULTICLASS_ROOT, counts=None, size=64, seed=0,
                                 log=print):
     """Return ``root`` holding the multi-class demo set (HAM10000 layout), writing it first if
     needed. Same rules as ensure_demo_data: a complete set with the same settings is reused,

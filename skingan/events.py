@@ -14,7 +14,7 @@ import numpy as np
 
 from skingan import checkpoints
 from skingan import images as image_io
-from skingan.families import numpy_normal
+from skingan.families import numpy_normal, with_labels
 
 
 @dataclasses.dataclass
@@ -58,17 +58,37 @@ class Progress(Event):
                  f"ETA {format_seconds(eta)}")
 
 
+MAX_CLASS_ROWS = 8     # a conditional grid shows the first 8 classes, one row each
+
+
+def class_grid_inputs(parts, cols):
+    """A conditional run's grid inputs: row r shows class r (the first MAX_CLASS_ROWS
+    classes) from the same `cols` fixed latents, so a column differs only in its class.
+    Returns (inputs with labels, number of rows)."""
+    rows = min(len(parts.classes), MAX_CLASS_ROWS)
+    base = parts.draw_inputs(numpy_normal(parts.cfg["seed"]), cols)
+    tile = lambda t: np.concatenate([t] * rows)                       # (rows * cols, ...)
+    inputs = [tile(t) for t in base] if isinstance(base, list) else tile(base)
+    labels = np.repeat(np.arange(rows, dtype=np.int32), cols)         # 0 .. 0, 1 .. 1, ...
+    return with_labels(inputs, labels), rows
+
+
 class SampleGrid(Event):
     """The family's sample grid: rows of latents drawn for this snapshot, then the rows
     of the run's fixed latents (the same at every snapshot, so progress compares), and
-    the loss curve beside it."""
+    the loss curve beside it. A conditional run's grid has one row per class instead,
+    all from fixed latents."""
 
     def __init__(self, every, parts, folder, train_log, health, real_diversity, log):
         self.every, self.parts, self.folder = every, parts, folder
         self.train_log, self.health, self.real_diversity, self.log = \
             train_log, health, real_diversity, log
         rows, cols, fixed_rows = parts.family.grid
-        self.fixed = parts.draw_inputs(numpy_normal(parts.cfg["seed"]), fixed_rows * cols)
+        if parts.classes:
+            self.fixed, rows = class_grid_inputs(parts, cols)
+            fixed_rows = rows
+        else:
+            self.fixed = parts.draw_inputs(numpy_normal(parts.cfg["seed"]), fixed_rows * cols)
         self.shape = (rows, cols, fixed_rows)
 
     def __call__(self, state):

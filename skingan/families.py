@@ -82,20 +82,38 @@ STREAM_EVAL_REALS = 7      # which real images a quality score compares against
 STREAM_EVAL_LATENTS = 11   # the latents a quality score generates from
 
 
+def num_classes(cfg):
+    """Classes a conditional run's networks take (0: an unconditional run). The class
+    list comes from the data (set when the run first loads it, kept in config.json)."""
+    return len(cfg["classes"]) if cfg.get("conditional") else 0
+
+
+def with_labels(inputs, labels):
+    """A generator's inputs (Family.draw_inputs) with the class labels (n,) appended, the
+    last input of a conditional generator; the inputs unchanged when labels is None."""
+    if labels is None:
+        return inputs
+    return (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]) + [labels]
+
+
 def _build_sl_stylegan(module, cfg, replicas):
     res, latent, scale = cfg["resolution"], cfg["latent_dim"], cfg["channel_scale"]
-    g = module.build_generator(resolution=res, latent_dim=latent, channel_scale=scale)
-    d = module.build_discriminator(resolution=res, channel_scale=scale, dropout=cfg["dropout"])
+    k = num_classes(cfg)
+    g = module.build_generator(resolution=res, latent_dim=latent, channel_scale=scale,
+                               num_classes=k)
+    d = module.build_discriminator(resolution=res, channel_scale=scale, dropout=cfg["dropout"],
+                                   num_classes=k)
     return g, d
 
 
 def _build_dcgan(module, cfg, replicas):
     filters = max(1, round(64 * cfg["channel_scale"]))
     sync = replicas > 1  # BatchNorm over the global batch, as on one device
+    k = num_classes(cfg)
     g = module.build_generator(resolution=cfg["resolution"], latent_dim=cfg["latent_dim"],
-                               base_filters=filters, sync_batchnorm=sync)
+                               base_filters=filters, sync_batchnorm=sync, num_classes=k)
     d = module.build_discriminator(resolution=cfg["resolution"], base_filters=filters,
-                                   sync_batchnorm=sync)
+                                   sync_batchnorm=sync, num_classes=k)
     return g, d
 
 

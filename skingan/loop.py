@@ -46,19 +46,32 @@ class StopRequest:
 
 
 def load_training_data(cfg, folder, cache_dir, log):
-    """The run's images (uint8 (N, R, R, 3)) and data description; on resume, refuse data
-    that changed since the run began."""
+    """The run's images (uint8 (N, R, R, 3)), their class indices ((N,) int32 for a
+    conditional run, else None) and the data description; on resume, refuse data that
+    changed since the run began. A conditional run's class names and counts go into
+    `cfg` (so into config.json): its networks' size and its class sampling depend on them."""
     import data_loader
     data_path = cfg["data"]
     if cfg["demo"]:
-        from skingan.demo_data import DEMO_ROOT, ensure_demo_data
-        data_path = ensure_demo_data(DEMO_ROOT, log=log)
-        log("no --data given: training on the built-in demo data (synthetic lesions), "
-            "short preset")
-    images, info = data_loader.load_data(
-        data_path, labels=cfg["labels"], class_name=cfg["class_name"],
-        resolution=cfg["resolution"], crop=cfg["crop"], cache_dir=cache_dir, log=log,
-        exclude=cfg.get("exclude"))
+        from skingan import demo_data
+        if cfg["conditional"]:
+            data_path = demo_data.ensure_multiclass_demo_data(demo_data.MULTICLASS_ROOT, log=log)
+        else:
+            data_path = demo_data.ensure_demo_data(demo_data.DEMO_ROOT, log=log)
+        log("no --data given: training on the built-in demo data (synthetic lesions"
+            + (", several classes" if cfg["conditional"] else "") + "), short preset")
+    class_ids = None
+    if cfg["conditional"]:
+        images, class_ids, info = data_loader.load_labelled_data(
+            data_path, labels=cfg["labels"],
+            classes=data_loader.parse_class_list(cfg["class_name"] or "all"),
+            resolution=cfg["resolution"], crop=cfg["crop"], cache_dir=cache_dir, log=log,
+            exclude=cfg.get("exclude"))
+    else:
+        images, info = data_loader.load_data(
+            data_path, labels=cfg["labels"], class_name=cfg["class_name"],
+            resolution=cfg["resolution"], crop=cfg["crop"], cache_dir=cache_dir, log=log,
+            exclude=cfg.get("exclude"))
     stored = folder.read_config()
     if stored is not None:
         then = stored.get("data", {}).get("num_images")
@@ -66,10 +79,25 @@ def load_training_data(cfg, folder, cache_dir, log):
             raise UserError(f"the data changed since run '{folder.run}' began: {then} images "
                             f"then, {info['num_images']} now; resume on the same data or "
                             "start a new --run")
-    return images, info
+    if cfg["conditional"]:
+        now = dict(classes=info["classes"], class_counts=info["class_counts"])
+        for key, value in now.items():
+            if cfg.get(key) is not None and list(cfg[key]) != value:
+                raise UserError(
+                    f"run '{folder.run}' was trained on {describe_classes(cfg)}; the data now "
+                    f"gives {describe_classes(now)}. Resume on the same classes or start a "
+                    "new --run")
+        cfg.update(now)
+    return images, class_ids, info
 
 
-def make_events(cfg, parts, folder, manager, images, train_log, tracker, log):
+def describe_classes(cfg):
+    """'classes akiec 40, df 60, ...' for messages."""
+    return "classes " + ", ".join(f"{n} {c}" for n, c in zip(cfg["classes"],
+                                                             cfg["class_counts"]))
+
+
+def make_events(cfg, parts, folder, manager, images, class_ids, train_log, tracker, log):
     from skingan import events
     from skingan.monitoring import HealthMonitor
     health = HealthMonitor()
@@ -83,12 +111,13 @@ def make_events(cfg, parts, folder, manager, images, train_log, tracker, log):
     return found, health
 
 
-def make_stream(cfg, parts, images, step):
+def make_stream(cfg, parts, images, step, class_ids=None):
     import data_loader
     dataset = data_loader.make_dataset(
         images, cfg["batch_size"], seed=cfg["seed"], value_range=parts.family.value_range,
         hflip=cfg["hflip"], vflip=cfg["vflip"], rot90=cfg["rot90"], start_step=step,
-        partial_batches=cfg.get("epochs") is not None)
+        partial_batches=cfg.get("epochs") is not None, class_ids=class_ids,
+        class_balance=cfg["class_balance"])
     if parts.strategy.num_replicas_in_sync > 1:
         dataset = parts.strategy.experimental_distribute_dataset(dataset)
     return dataset
@@ -121,7 +150,7 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     folder = RunFolder(models_dir, results_dir, run)
     if not folder.exists():
         folder.check_can_start()
-    images, data_info = load_training_data(cfg, folder, cache_dir, log)
+    images, class_ids, data_info = load_training_data(cfg, folder, cache_dir, log)
     parts = build_components(cfg, strategy)
     replicas = parts.strategy.num_replicas_in_sync
     check_replicas(cfg, replicas, len(images))
@@ -132,7 +161,8 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
         from skingan.quality import QualityTracker
         tracker = QualityTracker(images, cfg["eval_images"], cfg["seed"], folder.out_dir,
                                  fid=cfg["eval_fid"],
-                                 inception_weights=cfg["inception_weights"], log=log)
+                                 inception_weights=cfg["inception_weights"], log=log,
+                                 class_ids=class_ids)
     checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
     if tracker:
         checkpoint.best_score = tracker.best
@@ -159,13 +189,15 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
                 "stopped": "done"}
 
     train_log = TrainingLog(folder.out_dir, list(parts.metric_names), resume_step=step)
-    events, health = make_events(cfg, parts, folder, manager, images, train_log, tracker, log)
+    events, health = make_events(cfg, parts, folder, manager, images, class_ids, train_log,
+                                 tracker, log)
     stop = StopRequest()
     if handle_signals:
         stop.install()
     try:
-        result = run_iterations(cfg, parts, make_stream(cfg, parts, images, step), step,
-                                total, len(images), events, health, train_log, stop, log)
+        stream = make_stream(cfg, parts, images, step, class_ids)
+        result = run_iterations(cfg, parts, stream, step, total, len(images), events, health,
+                                train_log, stop, log)
     finally:
         stop.restore()
         train_log.close()

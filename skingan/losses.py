@@ -58,8 +58,9 @@ def r1_from_gradients(grads, weight=R1_WEIGHT):
     return weight * tf.reduce_mean(per_image)
 
 
-def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT):
-    """Run D on real images and return (logits (B, 1), R1 penalty).
+def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT, labels=None):
+    """Run D on real images (with their class labels (B,) for a conditional D) and return
+    (logits (B, 1), R1 penalty). The gradient is with respect to the images only.
 
     The gradient is taken with a nested tape, so a surrounding GradientTape can
     differentiate the penalty with respect to D's weights (a second-order term).
@@ -68,7 +69,8 @@ def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT):
     """
     with tf.GradientTape() as tape:
         tape.watch(real_images)
-        logits = discriminator(real_images, training=True)
+        logits = discriminator(real_images if labels is None else [real_images, labels],
+                               training=True)
         total = tf.reduce_sum(tf.cast(logits, tf.float32))
     grads = tape.gradient(total, real_images)
     return logits, r1_from_gradients(grads, weight)

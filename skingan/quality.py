@@ -13,17 +13,22 @@ import numpy as np
 import tensorflow as tf
 
 from skingan import metrics
-from skingan.families import STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal
+from skingan.families import (STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal,
+                              with_labels)
 from skingan.monitoring import restart_csv
 
 
 class QualityTracker:
     def __init__(self, real_uint8, num_images, seed, results_dir, fid=False,
-                 inception_weights=None, log=print):
+                 inception_weights=None, log=print, class_ids=None):
         draw = np.random.RandomState([seed, STREAM_EVAL_REALS])
         n = min(num_images, len(real_uint8))
-        self.real = np.asarray(real_uint8[np.sort(draw.choice(len(real_uint8), n,
-                                                              replace=False))])
+        chosen = np.sort(draw.choice(len(real_uint8), n, replace=False))
+        self.real = np.asarray(real_uint8[chosen])
+        # A conditional run's fakes take the classes of the chosen reals in turn, so both
+        # sets hold the classes in the same proportions.
+        self.fake_labels = None if class_ids is None else \
+            np.asarray(class_ids, np.int32)[chosen][np.arange(num_images) % n]
         self.num_images = num_images
         self.seed = seed
         self.log = log
@@ -52,8 +57,9 @@ class QualityTracker:
         """Score the generator on the evaluation's fixed latents. generate(inputs) -> uint8
         images; draw_inputs(normal, n) -> the generator's inputs (Family.draw_inputs).
         Returns (scores dict, improved: whether this is the best score so far)."""
-        fakes = generate(draw_inputs(numpy_normal([self.seed, STREAM_EVAL_LATENTS]),
-                                     self.num_images))
+        fakes = generate(with_labels(
+            draw_inputs(numpy_normal([self.seed, STREAM_EVAL_LATENTS]), self.num_images),
+            self.fake_labels))
         scores = {"swd": metrics.swd(self.real, fakes, seed=self.seed)["average"], "fid": None}
         if self.feature_model is not None:
             fake_features = metrics.extract_features(fakes, self.feature_model, log=None)

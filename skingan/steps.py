@@ -11,6 +11,13 @@ each replica takes its own slice, so R replicas see exactly the inputs one devic
 Each replica's losses are means over its local batch, divided by R before differentiation:
 the optimizer sums gradients over replicas, which then equals the global-batch mean.
 
+Class-conditional runs (an option beyond the papers): the step takes (images, labels)
+batches, the labels aligned with their images by the data stream. Fake labels are drawn
+from the checkpointed generator too, with the classes' probabilities in the real batches
+(--class-balance), once per generator pass and sliced per replica like the latents. G gets
+the label as its last input, D as its second; R1 differentiates with respect to the images
+only, and augmentation touches the images only.
+
 Augmentation before D (options beyond the papers): DiffAugment policies, or ADA (ada.py)
 when the step is given an AdaController. ADA's parameters are drawn like the latents, for
 the global batch with the controller's current p, and sliced per replica. Each replica also
@@ -18,11 +25,13 @@ returns (sum of sign(D(real)), count) on its augmented reals; after the replicas
 step sums them over replicas, feeds the controller and lets it adjust p every 4th iteration
 (cross-replica context, so every replica and one device see the same p).
 """
+import numpy as np
 import tensorflow as tf
 
 from skingan import ada as ada_core
 from skingan import augment
 from skingan import losses
+from skingan.families import with_labels
 
 # Per-replica outputs that are summed over replicas (ADA's statistics), not averaged.
 SUMMED = ("real_sign_sum", "real_count")
@@ -40,6 +49,39 @@ def _replica_slice(tensor, local_batch):
         return {k: _replica_slice(v, local_batch) for k, v in tensor.items()}
     replica = tf.distribute.get_replica_context().replica_id_in_sync_group
     return tensor[replica * local_batch:(replica + 1) * local_batch]
+
+
+def _split_batch(batch):
+    """(images, {"real": labels}) of a conditional batch, (images, {}) of an unconditional
+    one: the labels travel in a dict, empty when there are none, like aug_params."""
+    if isinstance(batch, (tuple, list)):
+        images, labels = batch
+        return images, {"real": labels}
+    return batch, {}
+
+
+def _label_drawer(rng, probabilities, names):
+    """draw(n) -> {} for an unconditional step; for a conditional one {name: labels (n,)
+    int32} for each fake batch in `names`, class k drawn with probabilities[k]
+    (inverse CDF of rng.uniform; nothing is drawn unconditionally, so the faithful runs'
+    random stream is unchanged)."""
+    if probabilities is None:
+        return lambda n: {}
+    cdf = tf.constant(np.cumsum(probabilities), tf.float32)            # (K,)
+    last = len(probabilities) - 1
+
+    def draw(n):
+        def one():
+            u = rng.uniform(tf.reshape(n, [1]), dtype=tf.float32)       # (n,) in [0, 1)
+            return tf.minimum(tf.searchsorted(cdf, u, side="right", out_type=tf.int32), last)
+        return {name: one() for name in names}
+    return draw
+
+
+def _critic(discriminator, images, labels):
+    """D's logits (b, 1) as float32, given the images' labels when D is conditional."""
+    return tf.cast(discriminator(images if labels is None else [images, labels],
+                                 training=True), tf.float32)
 
 
 def _resolution(strategy, real):
@@ -146,7 +188,7 @@ def _compile(fn, strategy, jit_compile):
 def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                           draw_inputs, strategy=None, r1_weight=losses.R1_WEIGHT,
                           jit_compile=False, augment_policy=(), value_range=(0.0, 1.0),
-                          ema_update=None, ada=None):
+                          ema_update=None, ada=None, class_probabilities=None):
     """Train step of SL-StyleGAN: least squares (+1 real, -1 fake, G aims at 0) and R1.
 
     draw_inputs(normal, n) -> [z, noise] for n images (the family's Family.draw_inputs).
@@ -154,26 +196,32 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
     Options beyond the paper: augment_policy (DiffAugment before D) or ada (an
     AdaController: ADA before D with its adaptive p); with either, R1 is taken on the
     augmented reals D actually sees. ema_update (from make_ema_update).
+    class_probabilities (K,): a conditional G and D, trained on (images, labels) batches.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     draw_aug, aug = _augmenter(rng, augment_policy, value_range, ada)
+    draw_labels = _label_drawer(rng, class_probabilities, ("fake_d", "fake_g"))
     adapt = _adapter(ada, d_optimizer)
 
-    def replica_step(real, z_d, noise_d, z_g, noise_g, aug_params):
+    def replica_step(real, real_labels, z_d, noise_d, z_g, noise_g, fake_labels, aug_params):
         # real: (b, R, R, 3) in [0, 1]; z: (b, latent_dim); noise: (b, R, R, 1), b = local batch
+        # labels (conditional only): (b,) int32
         local_batch = tf.shape(real)[0]
-        z_d, noise_d, z_g, noise_g, aug_params = (
-            _replica_slice(t, local_batch) for t in (z_d, noise_d, z_g, noise_g, aug_params))
+        z_d, noise_d, z_g, noise_g, fake_labels, aug_params = (
+            _replica_slice(t, local_batch)
+            for t in (z_d, noise_d, z_g, noise_g, fake_labels, aug_params))
+        labels = dict(real_labels, **fake_labels)
 
         # (1) Update D: minimise (D(x) - 1)^2 + (D(G(z)) + 1)^2 + 5 * ||grad_x D(x)||^2
-        fake = generator([z_d, noise_d], training=True)
+        fake = generator(with_labels([z_d, noise_d], labels.get("fake_d")), training=True)
         with tf.GradientTape() as d_tape:
             real_in = aug(real, aug_params.get("real"))
-            real_logits, r1 = losses.discriminator_with_r1(discriminator, real_in, r1_weight)
-            fake_logits = discriminator(aug(fake, aug_params.get("fake_d")), training=True)
+            real_logits, r1 = losses.discriminator_with_r1(discriminator, real_in, r1_weight,
+                                                           labels.get("real"))
             real_logits = tf.cast(real_logits, tf.float32)
-            fake_logits = tf.cast(fake_logits, tf.float32)
+            fake_logits = _critic(discriminator, aug(fake, aug_params.get("fake_d")),
+                                  labels.get("fake_d"))
             d_ls = losses.lsgan_discriminator_loss(real_logits, fake_logits)
             d_loss = d_ls + r1
             d_scaled = d_loss / replicas
@@ -181,9 +229,9 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
 
         # (2) Update G: minimise D(G(z))^2 with fresh z and noise
         with tf.GradientTape() as g_tape:
-            fake_g = generator([z_g, noise_g], training=True)
-            fake_g_logits = tf.cast(
-                discriminator(aug(fake_g, aug_params.get("fake_g")), training=True), tf.float32)
+            fake_g = generator(with_labels([z_g, noise_g], labels.get("fake_g")), training=True)
+            fake_g_logits = _critic(discriminator, aug(fake_g, aug_params.get("fake_g")),
+                                    labels.get("fake_g"))
             g_loss = losses.lsgan_generator_loss(fake_g_logits)
             g_scaled = g_loss / replicas
         _update(g_optimizer, g_tape, g_scaled, generator)
@@ -193,19 +241,23 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
 
     run_replicas = _replicated(strategy, replica_step, ema_update)
 
-    def step(real):
+    def step(batch):
+        real, real_labels = _split_batch(batch)
         n = _global_batch(strategy, real)
         z_d, noise_d = draw_inputs(rng.normal, n)
         z_g, noise_g = draw_inputs(rng.normal, n)
+        fake_labels = draw_labels(n)
         aug_params = draw_aug(n, _resolution(strategy, real))
-        return adapt(run_replicas(real, z_d, noise_d, z_g, noise_g, aug_params), n)
+        return adapt(run_replicas(real, real_labels, z_d, noise_d, z_g, noise_g, fake_labels,
+                                  aug_params), n)
 
     return _compile(step, strategy, jit_compile)
 
 
 def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                     draw_inputs, strategy=None, jit_compile=False, augment_policy=(),
-                    value_range=(-1.0, 1.0), ema_update=None, ada=None):
+                    value_range=(-1.0, 1.0), ema_update=None, ada=None,
+                    class_probabilities=None):
     """Train step of DCGAN: binary cross-entropy, non-saturating G loss.
 
     draw_inputs(normal, n) -> z (n, latent_dim) (the family's Family.draw_inputs).
@@ -213,34 +265,37 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
     As in the PyTorch DCGAN the source project follows, one batch of fakes serves both
     updates: D sees it detached, then G is scored by the freshly updated D on it.
     Options beyond the paper: augment_policy (DiffAugment before D) or ada (an
-    AdaController: ADA before D), and ema_update.
+    AdaController: ADA before D), and ema_update. class_probabilities (K,): a conditional
+    G and D, trained on (images, labels) batches; the one fake batch has one set of labels.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     draw_aug, aug = _augmenter(rng, augment_policy, value_range, ada)
+    draw_labels = _label_drawer(rng, class_probabilities, ("fake_d",))  # one fake batch
     adapt = _adapter(ada, d_optimizer)
 
-    def replica_step(real, z, aug_params):
-        # real: (b, R, R, 3) in [-1, 1]; z: (b, latent_dim)
+    def replica_step(real, real_labels, z, fake_labels, aug_params):
+        # real: (b, R, R, 3) in [-1, 1]; z: (b, latent_dim); labels (conditional): (b,) int32
         local_batch = tf.shape(real)[0]
-        z, aug_params = _replica_slice(z, local_batch), _replica_slice(aug_params, local_batch)
+        z, fake_labels, aug_params = (_replica_slice(t, local_batch)
+                                      for t in (z, fake_labels, aug_params))
+        real_label, fake_label = real_labels.get("real"), fake_labels.get("fake_d")
         with tf.GradientTape() as g_tape:
-            fake = generator(z, training=True)
+            fake = generator(with_labels(z, fake_label), training=True)
 
         # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
         with tf.GradientTape() as d_tape:
-            real_logits = tf.cast(
-                discriminator(aug(real, aug_params.get("real")), training=True), tf.float32)
+            real_logits = _critic(discriminator, aug(real, aug_params.get("real")), real_label)
             fake_in = aug(tf.stop_gradient(fake), aug_params.get("fake_d"))
-            fake_logits = tf.cast(discriminator(fake_in, training=True), tf.float32)
+            fake_logits = _critic(discriminator, fake_in, fake_label)
             d_loss = losses.bce_discriminator_loss(real_logits, fake_logits)
             d_scaled = d_loss / replicas
         _update(d_optimizer, d_tape, d_scaled, discriminator)
 
         # (2) Update G: maximise log D(G(z)), scored by the updated D
         with g_tape:
-            fake_logits_g = tf.cast(
-                discriminator(aug(fake, aug_params.get("fake_g")), training=True), tf.float32)
+            fake_logits_g = _critic(discriminator, aug(fake, aug_params.get("fake_g")),
+                                    fake_label)
             g_loss = losses.bce_generator_loss(fake_logits_g)
             g_scaled = g_loss / replicas
         _update(g_optimizer, g_tape, g_scaled, generator)
@@ -249,10 +304,12 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
 
     run_replicas = _replicated(strategy, replica_step, ema_update)
 
-    def step(real):
+    def step(batch):
+        real, real_labels = _split_batch(batch)
         n = _global_batch(strategy, real)
         z = draw_inputs(rng.normal, n)
+        fake_labels = draw_labels(n)
         aug_params = draw_aug(n, _resolution(strategy, real))
-        return adapt(run_replicas(real, z, aug_params), n)
+        return adapt(run_replicas(real, real_labels, z, fake_labels, aug_params), n)
 
     return _compile(step, strategy, jit_compile)

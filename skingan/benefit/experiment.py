@@ -61,8 +61,9 @@ def _match_classes(settings, classes):
     """Canonical class spellings in --synthetic (UserError naming the classes present)."""
     matched = {}
     for arm, specs in settings.synthetic_arms.items():
+        # CLASS may list several classes (df,vasc=RUN): one class-conditional run for all
         matched[arm] = [(data_loader._match_class(c, classes, "the data"), spec)
-                        for c, spec in specs]
+                        for names, spec in specs for c in names.split(",") if c.strip()]
         names = [c for c, _ in matched[arm]]
         if len(set(names)) != len(names):
             raise UserError(f"--synthetic names class {names[0]} more than once")

@@ -2,7 +2,8 @@
 
 ``--synthetic CLASS=SOURCE``: SOURCE is a folder of images, or a GAN run (a run name in the
 models folder, or a run folder); a run is asked for images through generate.py's code, in
-``generate_from_run`` (the one place this package calls generate.py).
+``generate_from_run`` (the one place this package calls generate.py). A class-conditional
+run serves several classes at once: ``--synthetic df,vasc=RUN`` asks it for each class.
 
 Provenance: a GAN run records the images it trained on in ``trained_images.txt`` (one image
 id, a file stem such as ISIC_0024306, per line) in its run folder; generate.py copies it beside
@@ -119,11 +120,18 @@ def check_folder_resolution(source, resolution):
                         f"of at least {resolution} px or a lower --resolution")
 
 
-def generate_from_run(run, n, seed, models_dir, min_resolution):
+def generate_from_run(run, n, seed, models_dir, min_resolution, class_name=None):
     """The one call into generate.py: ``n`` uint8 images (n, R, R, 3) from GAN run ``run``,
-    image i drawn from seed ``seed + i``. Refuses a generator whose R < min_resolution."""
+    image i drawn from seed ``seed + i``; from a class-conditional run, of ``class_name``.
+    Refuses a generator whose R < min_resolution."""
     import generate
     bundle = generate.load_generator(run, models_dir)
+    label = None
+    if bundle.classes is not None:
+        try:
+            label = bundle.class_index(class_name)
+        except UserError as err:
+            raise UserError(f"--synthetic {class_name}={run}: {err}") from None
     if bundle.resolution < min_resolution:
         raise UserError(f"--synthetic: run {run} makes {bundle.resolution}x{bundle.resolution} "
                         f"images, smaller than the classifier's --resolution {min_resolution}; "
@@ -131,13 +139,15 @@ def generate_from_run(run, n, seed, models_dir, min_resolution):
     if n == 0:
         return np.zeros((0, bundle.resolution, bundle.resolution, 3), np.uint8)
     return np.concatenate([images for _, images
-                           in generate.generate_images(bundle, n, seed, batch_size=64)])
+                           in generate.generate_images(bundle, n, seed, batch_size=64,
+                                                       label=label)])
 
 
 def materialise_run(source, n, seed, models_dir, out_folder, min_resolution, log=print):
     """Generate ``n`` images of a run source into ``out_folder`` (seedNNNNNN.png), copy its
     trained_images.txt beside them, and point the source at that folder."""
-    images = generate_from_run(source.path, n, seed, models_dir, min_resolution)
+    images = generate_from_run(source.path, n, seed, models_dir, min_resolution,
+                               source.class_name)
     if os.path.isdir(out_folder):
         shutil.rmtree(out_folder)
     os.makedirs(out_folder)
