@@ -290,3 +290,50 @@ def test_classifier_sources_take_one_class_each_from_a_conditional_run(condition
     np.testing.assert_array_equal(red, expected)
     with pytest.raises(UserError, match="--synthetic violet=.*blue, green, red"):
         sources.generate_from_run(run_dir, 3, 0, os.path.dirname(run_dir), 16, "violet")
+
+
+MIRRORED = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+tf.config.experimental.enable_op_determinism()
+from skingan.config import resolve_config
+from skingan.loop import train
+
+data, out = sys.argv[1], sys.argv[2]
+strategies = {"one": tf.distribute.get_strategy(),
+              "two": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
+report = {}
+for model in ("dcgan", "sl-stylegan"):
+    for name, strategy in strategies.items():
+        run, cfg = resolve_config(dict(data=data, model=model, resolution=16, batch_size=4,
+            steps=3, channel_scale=0.125, log_every=1, sample_every=3, checkpoint_every=3,
+            conditional=True, class_balance="uniform", augment="ada", ada_p=0.3, ema=0.9,
+            run=f"{model}-{name}"), out + "/models")
+        cfg["dropout"] = 0.0
+        train(cfg, run, out + "/models", out + "/results", strategy=strategy,
+              log=lambda *a: None, handle_signals=False)
+        rows = np.loadtxt(out + f"/results/{run}/losses.csv", delimiter=",", skiprows=1)
+        report[f"{model} {name}"] = rows[:, 1:3].tolist()
+print("REPORT" + json.dumps(report))
+"""
+
+
+def test_conditional_runs_under_mirrored_strategy_as_on_one_device(tmp_path, colour_data):
+    """Two logical CPU devices, ADA and EMA on: the losses of each step match one device's
+    (labels and fake labels split over the replicas like the images and latents)."""
+    result = subprocess.run([sys.executable, "-c", MIRRORED, colour_data, str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    lines = [l for l in result.stdout.splitlines() if l.startswith("REPORT")]
+    assert result.returncode == 0 and lines, result.stderr[-3000:]
+    report = json.loads(lines[0][len("REPORT"):])
+    for model in ("dcgan", "sl-stylegan"):
+        one, two = report[f"{model} one"], report[f"{model} two"]
+        assert len(one) == len(two) == 3
+        for row_one, row_two in zip(one, two):
+            for a, b in zip(row_one, row_two):
+                assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (model, one, two)
