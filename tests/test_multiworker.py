@@ -150,3 +150,31 @@ def test_no_cluster_is_one_line_and_exit_2(tmp_path, tiny_images, monkeypatch, c
     with pytest.raises(SystemExit):
         run_cli(train.main, argv)
     assert capsys.readouterr().err.startswith("error: TF_CONFIG is not valid JSON")
+
+
+def test_cluster_is_read_from_tf_config_first_then_slurm(monkeypatch):
+    from skingan import multiworker
+    from skingan.errors import UserError
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    slurm = dict(SLURM_JOB_ID="77", SLURM_PROCID="1", SLURM_STEP_NUM_TASKS="2",
+                 SLURM_STEP_NODELIST="gpu[07-08]", SLURM_STEP_TASKS_PER_NODE="1(x2)")
+    for name, value in slurm.items():
+        monkeypatch.setenv(name, value)
+    resolver = multiworker.cluster_resolver()
+    assert resolver.cluster_spec().as_dict() == {"worker": ["gpu07:8888", "gpu08:8888"]}
+    assert (resolver.task_type, resolver.task_id) == ("worker", 1)
+    assert resolver.num_accelerators() == {}            # this CPU-only process: no GPU
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == ""     # left as it was
+
+    tf_config = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    resolver = multiworker.cluster_resolver()
+    assert resolver.cluster_spec().as_dict() == tf_config["cluster"]
+    assert (resolver.task_type, resolver.task_id) == ("worker", 0)
+
+    # SLURM_JOB_ID and SLURM_PROCID without srun's step variables: a batch script's own
+    # shell ran train.py
+    monkeypatch.delenv("TF_CONFIG")
+    monkeypatch.delenv("SLURM_STEP_NUM_TASKS")
+    with pytest.raises(UserError, match="cannot read the cluster from Slurm.*srun"):
+        multiworker.cluster_resolver()
