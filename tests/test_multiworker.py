@@ -178,3 +178,19 @@ def test_cluster_is_read_from_tf_config_first_then_slurm(monkeypatch):
     monkeypatch.delenv("SLURM_STEP_NUM_TASKS")
     with pytest.raises(UserError, match="cannot read the cluster from Slurm.*srun"):
         multiworker.cluster_resolver()
+
+
+def test_a_signal_to_one_worker_stops_all_at_the_same_iteration(monkeypatch):
+    """Each iteration the workers add up who got a signal (the sum is a collective op,
+    exercised for real in the two-process test; here it reports the other worker's)."""
+    import signal
+
+    from skingan import loop, multiworker
+    monkeypatch.setattr(multiworker, "num_workers", lambda strategy: 2)
+    told = []
+    monkeypatch.setattr(multiworker, "sum_over_workers",
+                        lambda strategy, mine: told.append(mine) or (1 if len(told) == 3 else 0))
+    stop = loop.StopRequest(tf.distribute.get_strategy())
+    assert [stop.requested() for _ in range(3)] == [False, False, True]
+    assert told == [False, False, False]                # this worker got none itself
+    assert stop.signal == signal.SIGTERM                # so it stops as for SIGTERM
