@@ -30,7 +30,8 @@ from skingan.runs import RunFolder
 HOW_THE_CLUSTER_IS_READ = (
     "--devices multiworker needs a cluster: set TF_CONFIG on every worker (its 'cluster' "
     "and this worker's 'task'), or start one train.py per node with srun inside a Slurm "
-    "job (SLURM_JOB_ID and SLURM_PROCID set)")
+    "job (SLURM_JOB_ID and SLURM_PROCID set); or give --devices auto to train on this "
+    "machine alone")
 
 
 def cluster_resolver():

@@ -18,7 +18,7 @@ import pytest
 import tensorflow as tf
 
 import train
-from conftest import ROOT, quiet  # noqa: F401  (conftest keeps TensorFlow on the CPU)
+from conftest import ROOT  # conftest also keeps TensorFlow on the CPU
 from skingan.errors import run_cli
 
 tf.config.experimental.enable_op_determinism()
@@ -33,14 +33,16 @@ for argv in json.loads(sys.argv[1]):
     run_cli(train.main, argv)
 """
 
-# sl-stylegan as its authors trained it (dropout off: a replica draws its own mask); DCGAN
-# with DiffAugment, whose per-image parameters are drawn for the global batch, so the
-# losses only match if each replica gets the real rows its parameters were drawn for.
-RUNS = {"sl": ["--model", "sl-stylegan", "--dropout", "0"],
+# sl-stylegan as its authors trained it (dropout off: a replica draws its own mask), scored
+# during training (every worker runs the generator); DCGAN with DiffAugment, whose
+# per-image parameters are drawn for the global batch, so the losses only match if each
+# replica gets the real rows its parameters were drawn for.
+RUNS = {"sl": ["--model", "sl-stylegan", "--dropout", "0", "--eval-every", "3",
+               "--eval-images", "16"],
         "dc": ["--model", "dcgan", "--augment", "color,translation,cutout"]}
 COMMON = ["--resolution", "16", "--batch-size", "4", "--channel-scale", "0.125",
           "--sample-every", "3", "--checkpoint-every", "3", "--cache-dir", "none"]
-TIMEOUT_S = 240
+TIMEOUT_S = 480   # generous: a shared machine may be busy; alone the workers take ~40 s
 
 
 def free_ports(n):
@@ -123,6 +125,9 @@ def test_two_workers_train_as_one_device_and_only_the_chief_writes(tmp_path, tin
     # Only the chief wrote: one run folder per run, one TensorBoard writer (the chief's),
     # and the other worker's scratch copies are gone; it printed one line per run.
     assert sorted(os.listdir(models)) == sorted(os.listdir(results)) == sorted(RUNS)
+    assert os.path.isfile(os.path.join(models, "sl", "generator_best.keras"))
+    with open(os.path.join(results, "sl", "metrics.csv")) as f:
+        assert [line.split(",")[0] for line in f.read().split()] == ["step", "3", "5"]
     for run in RUNS:
         assert len(glob.glob(os.path.join(results, run, "tensorboard", "*tfevents*"))) == 2
         assert sorted(os.listdir(os.path.join(models, run, "checkpoints"))) == [
