@@ -150,9 +150,14 @@ def build_parser():
                    help="compile the train step with XLA (single device)")
     g.add_argument("--mixed-precision", action="store_true", default=None,
                    help="bfloat16 compute with float32 weights (GPUs from Ampere on)")
-    g.add_argument("--devices", choices=["auto", "one", "mirrored"],
+    g.add_argument("--devices", choices=["auto", "one", "mirrored", "multiworker"],
                    help="'auto' (default) mirrors over all GPUs when there are several; "
-                        "'mirrored' forces tf.distribute.MirroredStrategy")
+                        "'mirrored' forces tf.distribute.MirroredStrategy; 'multiworker' "
+                        "trains across machines (tf.distribute.MultiWorkerMirroredStrategy, "
+                        "the same command on each): the cluster is read from TF_CONFIG, "
+                        "else from Slurm when started with srun; only the chief (worker 0) "
+                        "writes the run's files, so its --models-dir must be on storage all "
+                        "machines share")
     return p
 
 

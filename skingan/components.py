@@ -80,7 +80,12 @@ def make_optimizer(cfg):
 
 
 def pick_strategy(devices):
+    """The strategy for --devices. 'multiworker' must be picked before TensorFlow runs any
+    op (loop.train picks first); it raises UserError when no cluster is described."""
     import tensorflow as tf
+    if devices == "multiworker":
+        from skingan.multiworker import make_strategy
+        return make_strategy()
     gpus = tf.config.list_physical_devices("GPU")
     if devices == "mirrored" or (devices == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()

@@ -10,8 +10,8 @@ are read back, checked for NaN, logged, and the due events run.
 import signal
 import time
 
-from skingan import checkpoints
-from skingan.components import build_components
+from skingan import multiworker
+from skingan.components import build_components, pick_strategy
 from skingan.config import total_iterations
 from skingan.errors import UserError
 from skingan.runs import RunFolder
@@ -25,9 +25,10 @@ class StopRequest:
     """Ctrl-C / SIGTERM set a flag; the loop saves a checkpoint and exits at the next step.
     A second Ctrl-C aborts at once."""
 
-    def __init__(self):
+    def __init__(self, strategy=None):
         self.signal = None
         self._previous = {}
+        self._workers = strategy if strategy and multiworker.num_workers(strategy) > 1 else None
 
     def install(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -43,6 +44,17 @@ class StopRequest:
     def restore(self):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+
+    def requested(self):
+        """Whether to stop after this iteration. Several workers decide together, every
+        iteration (a signal may reach them one iteration apart, and a worker stopping alone
+        would leave the others waiting in the next step's all-reduce): one asked, all stop;
+        one that got no signal itself stops as for SIGTERM."""
+        if self._workers is None:
+            return self.signal is not None
+        if multiworker.sum_over_workers(self._workers, self.signal is not None):
+            self.signal = self.signal or signal.SIGTERM
+        return self.signal is not None
 
 
 def load_training_data(cfg, folder, cache_dir, log):
@@ -118,7 +130,9 @@ def make_stream(cfg, parts, images, step, class_ids=None):
         hflip=cfg["hflip"], vflip=cfg["vflip"], rot90=cfg["rot90"], start_step=step,
         partial_batches=cfg.get("epochs") is not None, class_ids=class_ids,
         class_balance=cfg["class_balance"])
-    if parts.strategy.num_replicas_in_sync > 1:
+    if multiworker.num_workers(parts.strategy) > 1:
+        dataset = multiworker.per_replica_rows(parts.strategy, dataset)
+    elif parts.strategy.num_replicas_in_sync > 1:
         dataset = parts.strategy.experimental_distribute_dataset(dataset)
     return dataset
 
@@ -143,11 +157,21 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     throughput (images/s over the intervals after the first, which holds the tf.function
     tracing; time spent on samples and checkpoints excluded). Raises UserError for bad
     input and NonFiniteLossError when a loss diverges.
+
+    Under several workers (--devices multiworker) every worker calls this; only the chief
+    writes the run's folders (multiworker.py).
     """
+    # First: MultiWorkerMirroredStrategy must be set up before TensorFlow runs any op.
+    strategy = strategy or pick_strategy(cfg["devices"])
+    with multiworker.worker_folder(strategy, RunFolder(models_dir, results_dir, run),
+                                   log) as (folder, log):
+        return _train(cfg, run, folder, strategy, log, handle_signals, cache_dir)
+
+
+def _train(cfg, run, folder, strategy, log, handle_signals, cache_dir):
     import tensorflow as tf
 
     from skingan.monitoring import TrainingLog
-    folder = RunFolder(models_dir, results_dir, run)
     if not folder.exists():
         folder.check_can_start()
     images, class_ids, data_info = load_training_data(cfg, folder, cache_dir, log)
@@ -168,7 +192,7 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
         checkpoint.best_score = tracker.best
     # Restored before anything is written: when no checkpoint restores, the folder is left
     # exactly as it was. The manager is built after, on the state the restore left.
-    step = checkpoints.restore_newest(checkpoint, folder.checkpoint_dir, log)
+    step = multiworker.restore(parts.strategy, checkpoint, folder, log)
     manager = folder.checkpoint_manager(checkpoint, cfg["keep_checkpoints"])
     image_ids = data_info.pop("image_ids")
     folder.write_config(cfg, data_info, parts.family.value_range)
@@ -191,7 +215,7 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
     train_log = TrainingLog(folder.out_dir, list(parts.metric_names), resume_step=step)
     events, health = make_events(cfg, parts, folder, manager, images, class_ids, train_log,
                                  tracker, log)
-    stop = StopRequest()
+    stop = StopRequest(parts.strategy)
     if handle_signals:
         stop.install()
     try:
@@ -237,7 +261,7 @@ def run_iterations(cfg, parts, dataset, step, total, num_images, events, health,
     for real in dataset:
         pending.append((step + 1, parts.train_step(real)))
         step += 1
-        state.step, state.stopping = step, stop.signal is not None
+        state.step, state.stopping = step, stop.requested()
         due = [event for event in events if event.due(state)]
         if not due:
             continue

@@ -39,8 +39,12 @@ SUMMED = ("real_sign_sum", "real_count")
 
 def _global_batch(strategy, real):
     """Images in this iteration's global batch: a scalar tensor, since an epoch's last
-    batch may be partial. Under several replicas, the sum of the replicas' local batches."""
-    return tf.add_n([tf.shape(r)[0] for r in strategy.experimental_local_results(real)])
+    batch may be partial. Under several replicas, the sum of the replicas' local batches;
+    under several workers this worker holds `len(local)` of the equal shares
+    (loop.check_replicas), so the sum scales by replicas / local replicas."""
+    local = strategy.experimental_local_results(real)
+    return tf.add_n([tf.shape(r)[0] for r in local]) * (
+        strategy.num_replicas_in_sync // len(local))
 
 
 def _replica_slice(tensor, local_batch):

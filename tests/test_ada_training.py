@@ -37,9 +37,9 @@ def test_r1_is_taken_on_the_augmented_reals(monkeypatch):
     seen = tf.Variable(tf.zeros([4, 16, 16, 3]))   # the images R1 differentiates D at
     original = losses.discriminator_with_r1
 
-    def spy(discriminator, images, weight=losses.R1_WEIGHT):
+    def spy(discriminator, images, weight=losses.R1_WEIGHT, labels=None):
         seen.assign(tf.cast(images, tf.float32))
-        return original(discriminator, images, weight)
+        return original(discriminator, images, weight, labels)
     monkeypatch.setattr(losses, "discriminator_with_r1", spy)
 
     r1, images = {}, {}
