@@ -24,14 +24,12 @@ final generator and the 300 held-out df images; lower is better. Printed: median
 over seeds, and two references: fresh real df images (the floor) and the training df images
 repeated to 300 (what copying the training set would score).
 """
-import argparse
-import datetime
 import os
-import platform
 import shutil
 import statistics
-import tempfile
 import time
+
+from benchmarks.bench_limited_data import parse_bench_args, run_in_tempdir
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -40,7 +38,6 @@ COUNTS = {"nv": 150, "mel": 120, "bkl": 120, "df": RARE}
 ARMS = {"alone": dict(class_name="df"),
         "conditional": dict(conditional=True, class_name="all"),
         "conditional sqrt": dict(conditional=True, class_name="all", class_balance="sqrt")}
-FAMILIES = ("sl-stylegan", "dcgan")
 
 
 def quiet(*_args, **_kwargs):
@@ -130,37 +127,14 @@ def table(scores, references):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300,
-                        help="iterations per run, every arm (default: %(default)s)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (default: 3)")
-    parser.add_argument("--families", default=",".join(FAMILIES),
-                        help="comma-separated (default: %(default)s)")
-    args = parser.parse_args(argv)
-
-    import keras
-    import tensorflow as tf
-
-    from benchmarks.bench_train import cpu_model, load_text
-    tf.get_logger().setLevel("ERROR")
-    log = lambda text: print(text, flush=True)   # noqa: E731
-    families = [f for f in args.families.split(",") if f]
-    seeds = list(range(args.seeds))
-    log(f"bench_conditional  {datetime.datetime.now().astimezone().isoformat('T', 'seconds')}")
-    log(f"machine: {cpu_model()[0]}, {os.cpu_count()} cores, {platform.platform()}; "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}; at start: {load_text()}")
-    budget = (f"{args.steps} iterations of batch {BATCH} ({args.steps * BATCH / 1000:g} kimg) "
+    steps, seeds, families = parse_bench_args(argv, __doc__.splitlines()[0], 300)
+    budget = (f"{steps} iterations of batch {BATCH} ({steps * BATCH / 1000:g} kimg) "
               f"at {RESOLUTION} px, seeds {seeds}; data {COUNTS}; SWD on {HELD_OUT} generated "
               f"vs {HELD_OUT} held-out df images")
-    log(f"budget: {budget}")
-    start = time.perf_counter()
-    root = tempfile.mkdtemp(prefix="bench_conditional_")
-    try:
-        scores, references = run_all(args.steps, seeds, families, root, log)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    log(f"\n{budget}; {time.perf_counter() - start:.0f} s in all; at end: {load_text()}\n")
-    log(table(scores, references))
+    scores, references = run_in_tempdir(
+        "bench_conditional", budget,
+        lambda root, log: run_all(steps, seeds, families, root, log))
+    print(table(scores, references))
 
 
 if __name__ == "__main__":

@@ -147,38 +147,51 @@ def table(scores, references):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200,
-                        help="iterations per run, both families (default: %(default)s)")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (default: 3)")
-    parser.add_argument("--families", default=",".join(FAMILIES),
-                        help="comma-separated (default: %(default)s)")
-    args = parser.parse_args(argv)
-
+def run_in_tempdir(name, budget, body):
+    """The frame both quality benchmarks share: print the date, machine, load and budget,
+    run body(root, log) in a temporary folder removed afterwards, print the budget again
+    with the time taken and the load at the end; returns body's result."""
     import keras
     import tensorflow as tf
 
     from benchmarks.bench_train import cpu_model, load_text
     tf.get_logger().setLevel("ERROR")      # the per-run retracing notes of the log writer
     log = lambda text: print(text, flush=True)   # noqa: E731
-    families = [f for f in args.families.split(",") if f]
-    seeds = list(range(args.seeds))
-    log(f"bench_limited_data  {datetime.datetime.now().astimezone().isoformat('T', 'seconds')}")
+    log(f"{name}  {datetime.datetime.now().astimezone().isoformat('T', 'seconds')}")
     log(f"machine: {cpu_model()[0]}, {os.cpu_count()} cores, {platform.platform()}; "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}; at start: {load_text()}")
-    budget = (f"{args.steps} iterations of batch {BATCH} ({args.steps * BATCH / 1000:g} kimg) "
-              f"at {RESOLUTION} px on {TRAIN_IMAGES} training images, seeds {seeds}; SWD on "
-              f"{HELD_OUT} generated vs {HELD_OUT} held-out images")
     log(f"budget: {budget}")
     start = time.perf_counter()
-    root = tempfile.mkdtemp(prefix="bench_limited_")
+    root = tempfile.mkdtemp(prefix=f"{name}_")
     try:
-        scores, references = run_all(args.steps, seeds, families, root, log)
+        result = body(root, log)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     log(f"\n{budget}; {time.perf_counter() - start:.0f} s in all; at end: {load_text()}\n")
-    log(table(scores, references))
+    return result
+
+
+def parse_bench_args(argv, description, default_steps):
+    """(steps, seeds, families) from the flags both quality benchmarks take."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--steps", type=int, default=default_steps,
+                        help="iterations per run, every arm (default: %(default)s)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (default: 3)")
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help="comma-separated (default: %(default)s)")
+    args = parser.parse_args(argv)
+    return args.steps, list(range(args.seeds)), [f for f in args.families.split(",") if f]
+
+
+def main(argv=None):
+    steps, seeds, families = parse_bench_args(argv, __doc__.splitlines()[0], 200)
+    budget = (f"{steps} iterations of batch {BATCH} ({steps * BATCH / 1000:g} kimg) "
+              f"at {RESOLUTION} px on {TRAIN_IMAGES} training images, seeds {seeds}; SWD on "
+              f"{HELD_OUT} generated vs {HELD_OUT} held-out images")
+    scores, references = run_in_tempdir(
+        "bench_limited_data", budget,
+        lambda root, log: run_all(steps, seeds, families, root, log))
+    print(table(scores, references))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -77,3 +81,27 @@ def demo_set(tmp_path_factory):
     root = tmp_path_factory.mktemp("data") / "demo-classes"
     return demo_data.ensure_multiclass_demo_data(str(root), counts=SMALL_COUNTS, size=24,
                                                  log=quiet)
+
+
+# Two logical CPU devices (for tf.distribute.MirroredStrategy) must be set before TensorFlow
+# starts, so such tests run a script in a fresh interpreter, after this prelude.
+TWO_CPUS = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+tf.config.experimental.enable_op_determinism()
+"""
+
+
+def run_on_two_cpus(script, *args, timeout=600):
+    """Run TWO_CPUS + script with args in a fresh interpreter; the script prints one line
+    'REPORT' + JSON, returned decoded."""
+    result = subprocess.run([sys.executable, "-c", TWO_CPUS + script, *map(str, args)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    lines = [line for line in result.stdout.splitlines() if line.startswith("REPORT")]
+    assert result.returncode == 0 and lines, result.stderr[-3000:]
+    return json.loads(lines[0][len("REPORT"):])

@@ -14,7 +14,7 @@ import data_loader
 import evaluate
 import generate
 import train
-from conftest import ROOT, quiet, write_pngs
+from conftest import ROOT, quiet, run_on_two_cpus
 from skingan import images as image_io
 from skingan.errors import UserError
 
@@ -293,13 +293,6 @@ def test_classifier_sources_take_one_class_each_from_a_conditional_run(condition
 
 
 MIRRORED = r"""
-import json, sys
-import numpy as np
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-tf.config.experimental.enable_op_determinism()
 from skingan.config import resolve_config
 from skingan.loop import train
 
@@ -325,12 +318,7 @@ print("REPORT" + json.dumps(report))
 def test_conditional_runs_under_mirrored_strategy_as_on_one_device(tmp_path, colour_data):
     """Two logical CPU devices, ADA and EMA on: the losses of each step match one device's
     (labels and fake labels split over the replicas like the images and latents)."""
-    result = subprocess.run([sys.executable, "-c", MIRRORED, colour_data, str(tmp_path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            env=dict(os.environ, PYTHONPATH=ROOT))
-    lines = [l for l in result.stdout.splitlines() if l.startswith("REPORT")]
-    assert result.returncode == 0 and lines, result.stderr[-3000:]
-    report = json.loads(lines[0][len("REPORT"):])
+    report = run_on_two_cpus(MIRRORED, colour_data, tmp_path)
     for model in ("dcgan", "sl-stylegan"):
         one, two = report[f"{model} one"], report[f"{model} two"]
         assert len(one) == len(two) == 3

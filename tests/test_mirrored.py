@@ -2,21 +2,9 @@
 for the same global batch, with and without ADA (fixed p, and adaptive p fed by the
 replicas' summed statistics). Logical devices must be set before TensorFlow starts, so the
 comparison runs in a fresh interpreter."""
-import json
-import os
-import subprocess
-import sys
-
-from conftest import ROOT
+from conftest import run_on_two_cpus
 
 SCRIPT = r"""
-import json, sys
-import numpy as np
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-tf.config.experimental.enable_op_determinism()
 import keras
 from skingan.components import build_components, make_train_step
 from skingan.config import new_run_settings, resolve_config
@@ -78,12 +66,7 @@ print("REPORT" + json.dumps(report))
 
 
 def test_two_logical_devices_match_one(tmp_path, tiny_images):
-    result = subprocess.run([sys.executable, "-c", SCRIPT, tiny_images, str(tmp_path)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600,
-                            env=dict(os.environ, PYTHONPATH=ROOT))
-    lines = [l for l in result.stdout.splitlines() if l.startswith("REPORT")]
-    assert result.returncode == 0 and lines, result.stderr[-3000:]
-    report = json.loads(lines[0][len("REPORT"):])
+    report = run_on_two_cpus(SCRIPT, tiny_images, tmp_path)
     assert report["replicas"] == 2
     for case in ("sl-stylegan", "dcgan", "sl-stylegan ada fixed", "dcgan ada adaptive"):
         one, two = report[case]["losses"]
