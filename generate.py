@@ -35,6 +35,7 @@ class GeneratorBundle:
     source: str              # the .keras file or checkpoint it came from
     run_dir: str = None      # the run folder, when it came from one
     _w_avg: object = None
+    _forward: object = None
 
     @property
     def uses_noise(self):
@@ -50,6 +51,13 @@ class GeneratorBundle:
             self._w_avg = np.mean(get_mapping(self.model).predict(z, batch_size=1000,
                                                                    verbose=0), axis=0)
         return self._w_avg
+
+    def forward(self):
+        """The model's compiled forward pass, traced once for any batch size and kept."""
+        if self._forward is None:
+            from skingan.writer import compiled_forward
+            self._forward = compiled_forward(self.model)
+        return self._forward
 
 
 def find_run_dir(spec, models_dir):
@@ -188,22 +196,23 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize
     if truncation is not None and not bundle.family.style_based:
         raise UserError("--truncation needs a style-based generator (sl-stylegan); "
                         "DCGAN has no mapping network")
-    import tensorflow as tf
+    from skingan.writer import ahead
     if truncation is not None:
         from SL_StyleGAN import get_mapping, get_synthesis
         mapping, synthesis = get_mapping(bundle.model), get_synthesis(bundle.model)
         w_avg = bundle.w_avg()
-    # one compiled forward pass per batch shape, instead of an eager call per batch
-    forward = tf.function(lambda inputs: bundle.model(inputs, training=False))
-    for start in range(seed, seed + n, batch_size):
-        seeds = list(range(start, min(start + batch_size, seed + n)))
-        inputs = latent_inputs(bundle, seeds)
+    # one compiled forward pass for every batch (one trace); the next batch's inputs are
+    # drawn in a background thread while this one computes
+    forward = bundle.forward()
+    batches = [list(range(start, min(start + batch_size, seed + n)))
+               for start in range(seed, seed + n, batch_size)]
+    for seeds, inputs in ahead(lambda seeds: (seeds, latent_inputs(bundle, seeds)), batches):
         if truncation is not None:
             z, noise = inputs
             w = mapping(z, training=False).numpy()
             out = synthesis([w_avg + truncation * (w - w_avg), noise], training=False)
         else:
-            out = forward(inputs)
+            out = forward(*inputs) if isinstance(inputs, list) else forward(inputs)
         out = out.numpy()
         yield seeds, (minmax_to_uint8(out) if normalize == "minmax"
                       else to_uint8(out, bundle.value_range))
@@ -269,18 +278,20 @@ def main(argv=None):
     import numpy as np
 
     from skingan.images import make_grid, save_png
+    from skingan.writer import PngWriter
     width = max(4, len(str(args.seed + args.n - 1)))
     done, first, names, started = 0, [], [], time.perf_counter()
-    for seeds, batch in generate_images(bundle, args.n, args.seed, args.batch_size,
-                                        args.truncation, args.normalize):
-        for s, img in zip(seeds, batch):
-            names.append(f"seed{s:0{width}d}")
-            save_png(img, os.path.join(out, names[-1] + ".png"))
-        if len(first) < 64:
-            first.extend(batch[:64 - len(first)])
-        done += len(seeds)
-        rate = done / (time.perf_counter() - started)
-        print(f"\rgenerated {done}/{args.n} ({rate:.1f} img/s)", end="", flush=True)
+    with PngWriter() as writer:  # PNGs encoded and written on threads, beside the next batch
+        for seeds, batch in generate_images(bundle, args.n, args.seed, args.batch_size,
+                                            args.truncation, args.normalize):
+            names += [f"seed{s:0{width}d}" for s in seeds]
+            writer.write(batch, [os.path.join(out, name + ".png")
+                                 for name in names[-len(seeds):]])
+            if len(first) < 64:
+                first.extend(batch[:64 - len(first)])
+            done += len(seeds)
+            rate = done / (time.perf_counter() - started)
+            print(f"\rgenerated {done}/{args.n} ({rate:.1f} img/s)", end="", flush=True)
     print()
     trained = os.path.join(bundle.run_dir or "", "trained_images.txt")
     if bundle.run_dir and os.path.isfile(trained):  # provenance, for classify.py's leak check
