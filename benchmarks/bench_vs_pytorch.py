@@ -45,7 +45,9 @@ the R1 penalty of weight losses.R1_WEIGHT on every iteration (grad of D's summed
 with create_graph, differentiated again), Adam with the family's defaults (1e-4, betas
 (0, 0.99), epsilon 1e-7, time decay lr / (1 + 1e-5 t)), D's weights frozen during G's
 update (as the TensorFlow tape differentiates G's weights only), `.item()` of both losses
-every step.
+every step. --torch-channels-last adds a third worker, the PyTorch step with its tensors and
+weights in the channels-last (NHWC) memory format, PyTorch's faster layout for CPU
+convolutions; the target holds against whichever PyTorch is faster.
 """
 import argparse
 import json
@@ -62,6 +64,7 @@ MODELS = {  # per family: default resolution, batch and iterations per round
     "sl-stylegan": dict(resolution=256, batch=16, steps=2),   # the paper's
 }
 NAMES = {"tensorflow": "TensorFlow", "pytorch": "PyTorch",
+         "pytorch-channels-last": "PyTorch channels-last",
          "tensorflow-keras-bn": "TensorFlow with Keras BN"}
 
 
@@ -265,9 +268,10 @@ def torch_sl_stylegan(table, latent_dim=100, w_dim=512, mapping_layers=8, dropou
     return Generator(), discriminator
 
 
-def pytorch_sl_stylegan_worker(resolution, batch, spec):
+def pytorch_sl_stylegan_worker(resolution, batch, spec, channels_last=False):
     """Our SL-StyleGAN step in PyTorch: (run, its spec). spec: the TensorFlow worker's
-    channel table, R1 weight and latent size."""
+    channel table, R1 weight and latent size. channels_last: weights, images and noise in
+    PyTorch's NHWC memory format (the layout TensorFlow uses), else the default NCHW."""
     import torch
 
     from skingan.families import get_family   # no TensorFlow behind this import
@@ -278,8 +282,9 @@ def pytorch_sl_stylegan_worker(resolution, batch, spec):
     assert max(table) == resolution
     generator, discriminator = torch_sl_stylegan(table, latent_dim,
                                                  dropout=defaults["dropout"])
-    generator.train()
-    discriminator.train()
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    generator.to(memory_format=layout).train()
+    discriminator.to(memory_format=layout).train()
 
     def adam(module):
         opt = torch.optim.Adam(module.parameters(), lr=defaults["lr"],
@@ -289,11 +294,13 @@ def pytorch_sl_stylegan_worker(resolution, batch, spec):
         return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1.0 + decay * t))
     g_opt, g_sched = adam(generator)
     d_opt, d_sched = adam(discriminator)
-    reals = [torch.rand(batch, 3, resolution, resolution) for _ in range(4)]  # in [0, 1]
+    reals = [torch.rand(batch, 3, resolution, resolution).contiguous(memory_format=layout)
+             for _ in range(4)]  # in [0, 1]
     count = [0]
 
     def draw():
-        return torch.randn(batch, latent_dim), torch.randn(batch, 1, resolution, resolution)
+        return (torch.randn(batch, latent_dim), torch.randn(
+            batch, 1, resolution, resolution).contiguous(memory_format=layout))
 
     def one_step():
         real = reals[count[0] % len(reals)].detach().requires_grad_(True)
@@ -326,15 +333,31 @@ def pytorch_sl_stylegan_worker(resolution, batch, spec):
     return run, dict(params=[torch_params(generator), torch_params(discriminator)])
 
 
-def serve(framework, model, resolution, batch, spec):
+def set_threads(framework, threads):
+    """Pin the worker's thread pools to `threads` (0: the framework's default, all cores)."""
+    if not threads:
+        return
+    if framework.startswith("pytorch"):
+        import torch
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(threads)
+    else:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def serve(framework, model, resolution, batch, spec, threads=0):
     """Worker loop: build, warm up, then answer 'run N' with the seconds N steps took.
     The 'ready' line carries a JSON spec: the trainable parameter counts of G and D (and,
     from TensorFlow's SL-StyleGAN, what the PyTorch one is built from)."""
-    if framework == "pytorch":
+    set_threads(framework, threads)
+    if framework.startswith("pytorch"):
         if model == "dcgan":
             run, out = pytorch_worker(resolution, batch)
         else:
-            run, out = pytorch_sl_stylegan_worker(resolution, batch, json.loads(spec))
+            run, out = pytorch_sl_stylegan_worker(resolution, batch, json.loads(spec),
+                                                  framework == "pytorch-channels-last")
     else:
         run, out = tensorflow_worker(model, resolution, batch,
                                      keras_batchnorm=framework != "tensorflow")
@@ -355,7 +378,8 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.bench_vs_pytorch", "--worker", framework,
              "--model", args.model, "--resolution", str(args.resolution),
-             "--batch", str(args.batch)] + (["--spec", json.dumps(spec)] if spec else []),
+             "--batch", str(args.batch), "--threads", str(args.threads)]
+            + (["--spec", json.dumps(spec)] if spec else []),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         self.spec = json.loads(self._expect("ready").split(maxsplit=1)[1])
         self.params = tuple(self.spec["params"])
@@ -394,6 +418,13 @@ def main(argv=None):
                         "has; sl-stylegan 256, or a power of two from 8 for a quick run)")
     p.add_argument("--keras-batchnorm", action="store_true",
                    help="dcgan: also time our step with Keras' BatchNormalization (not fused)")
+    p.add_argument("--torch-channels-last", action="store_true",
+                   help="sl-stylegan: also time the PyTorch step in the channels-last (NHWC) "
+                        "memory format")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads per framework (intra- and inter-op); 0: each framework's "
+                        "default (all cores). 1 compares single-core speed, which other "
+                        "jobs on a shared machine disturb far less")
     p.add_argument("--worker", choices=list(NAMES), help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -401,14 +432,17 @@ def main(argv=None):
         if getattr(args, key) is None:
             setattr(args, key, MODELS[args.model][key])
     if args.worker:
-        return serve(args.worker, args.model, args.resolution, args.batch, args.spec)
-    if min(args.rounds, args.steps, args.batch) < 1:
-        p.error("--rounds, --steps and --batch must be at least 1")
+        return serve(args.worker, args.model, args.resolution, args.batch, args.spec,
+                     args.threads)
+    if min(args.rounds, args.steps, args.batch) < 1 or args.threads < 0:
+        p.error("--rounds, --steps and --batch must be at least 1, --threads at least 0")
     if args.model == "dcgan" and args.resolution != 64:
         p.error("--model dcgan runs at 64 px only (the PyTorch recipe's size)")
     if args.model == "sl-stylegan":
         if args.keras_batchnorm:
             p.error("--keras-batchnorm is for --model dcgan (SL-StyleGAN has no BatchNorm)")
+    elif args.torch_channels_last:
+        p.error("--torch-channels-last is for --model sl-stylegan")
         if args.resolution not in [2 ** k for k in range(3, 11)]:
             p.error("--resolution for sl-stylegan: a power of two from 8 to 1024")
     import importlib.metadata
@@ -427,40 +461,64 @@ def main(argv=None):
     size_note = "" if (args.resolution, args.batch) == (default["resolution"], default["batch"]) \
         else f" (NOT the default {default['resolution']} px, batch {default['batch']})"
     print(f"{title} {args.resolution} px, batch {args.batch}{size_note}; {args.rounds} rounds of "
-          f"{args.steps} iterations each, forward / reverse order in turn", flush=True)
+          f"{args.steps} iterations each, forward / reverse order in turn; threads per "
+          f"framework: {args.threads or 'default (all cores)'}", flush=True)
     names = ["tensorflow", "pytorch"] + (["tensorflow-keras-bn"] if args.keras_batchnorm else [])
+    names += ["pytorch-channels-last"] if args.torch_channels_last else []
     workers = {}
     try:
         for name in names:  # TensorFlow first: its spec builds the PyTorch SL-StyleGAN
             workers[name] = Worker(name, args, workers["tensorflow"].spec
-                                   if name == "pytorch" else None)
+                                   if name.startswith("pytorch") else None)
         params = {name: worker.params for name, worker in workers.items()}
         print("trainable parameters (G, D): " + ", ".join(
             f"{NAMES[name]} {g:,} / {d:,}" for name, (g, d) in params.items()), flush=True)
-        if args.model == "sl-stylegan" and params["pytorch"] != params["tensorflow"]:
+        if args.model == "sl-stylegan" and any(
+                params[name] != params["tensorflow"] for name in names):
             raise SystemExit("error: the PyTorch SL-StyleGAN's parameter counts differ from "
                              "ours; it is not the same network")
         rates = {name: [] for name in names}
+        loads = []
         for r in range(args.rounds):
             for name in names if r % 2 == 0 else names[::-1]:
                 rates[name].append(workers[name].images_per_sec(args.steps, args.batch))
             print(f"  round {r + 1}: " + ", ".join(
-                f"{NAMES[name]} {rates[name][-1]:6.1f}" for name in names) + " images/s; "
-                f"TensorFlow / PyTorch {rates['tensorflow'][-1] / rates['pytorch'][-1]:.3f}",
-                flush=True)
+                f"{NAMES[name]} {rates[name][-1]:6.2f}" for name in names) + " images/s; "
+                f"TensorFlow / PyTorch {rates['tensorflow'][-1] / rates['pytorch'][-1]:.3f}"
+                + (f", / PyTorch channels-last {rates['tensorflow'][-1] / rates[name][-1]:.3f}"
+                   if (name := "pytorch-channels-last") in rates else "")
+                + f"; load average {load_average():.1f}", flush=True)
+            loads.append(load_average())
     finally:
         for worker in workers.values():
             worker.close()
     print("median images/s: " + ", ".join(
-        f"{NAMES[name]} {statistics.median(rates[name]):.1f}" for name in names))
+        f"{NAMES[name]} {statistics.median(rates[name]):.2f}" for name in names))
     median, low, high = ratio_summary(rates["tensorflow"], rates["pytorch"])
     print(f"TensorFlow / PyTorch: median {median:.3f} (rounds {low:.3f}-{high:.3f}); target "
           f">= {TARGET_RATIO}: {'MET' if median >= TARGET_RATIO else 'NOT met'}")
+    if args.torch_channels_last:
+        median, low, high = ratio_summary(rates["tensorflow"], rates["pytorch-channels-last"])
+        print(f"TensorFlow / PyTorch channels-last: median {median:.3f} (rounds {low:.3f}-"
+              f"{high:.3f}); target >= {TARGET_RATIO}: "
+              f"{'MET' if median >= TARGET_RATIO else 'NOT met'}")
+    if max(loads) > (os.cpu_count() or 1) + 1:  # our worker alone keeps ~ one per core busy
+        print(f"WARNING: the 1-minute load average reached {max(loads):.1f} on "
+              f"{os.cpu_count()} cores: other jobs shared the cores, which slows PyTorch's "
+              "OpenMP threads far more than TensorFlow's (on 2 busy cores, SL-StyleGAN at 32 "
+              "px: 8x instead of 1.2x); compare on an idle machine, or with --threads 1")
     if args.keras_batchnorm:
         median, low, high = ratio_summary(rates["tensorflow"], rates["tensorflow-keras-bn"])
         print(f"fused BatchNorm / Keras BatchNormalization: median {median:.3f} (rounds "
               f"{low:.3f}-{high:.3f})")
     return 0
+
+
+def load_average():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
 
 
 def ratio_summary(numerators, denominators):
