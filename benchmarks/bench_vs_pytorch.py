@@ -447,14 +447,14 @@ def main(argv=None):
             p.error("--resolution for sl-stylegan: a power of two from 8 to 1024")
     import importlib.metadata
     import importlib.util
-    import platform
     if importlib.util.find_spec("torch") is None:
         print("error: PyTorch is not installed; this benchmark alone needs it: "
               "pip install torch==2.13.0", file=sys.stderr)
         return 2
     version = importlib.metadata.version
+    from benchmarks.bench_train import cpu_model   # no TensorFlow behind this import
     print(f"bench_vs_pytorch.py  {time.strftime('%Y-%m-%d %H:%M:%S')}  "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+          f"{cpu_model()[0]}, {os.cpu_count()} cores; "
           f"TensorFlow {version('tensorflow')}, PyTorch {version('torch')}")
     title = "DCGAN" if args.model == "dcgan" else "SL-StyleGAN"
     default = MODELS[args.model]
