@@ -38,6 +38,7 @@ class GeneratorBundle:
     run_dir: str = None      # the run folder, when it came from one
     classes: list = None     # a conditional generator's class names, in label order
     _w_avg: dict = dataclasses.field(default_factory=dict)
+    _forward: object = None
 
     @property
     def uses_noise(self):
@@ -65,6 +66,13 @@ class GeneratorBundle:
             self._w_avg[label] = np.mean(get_mapping(self.model).predict(
                 with_labels(z, labels), batch_size=1000, verbose=0), axis=0)
         return self._w_avg[label]
+
+    def forward(self):
+        """The model's compiled forward pass, traced once for any batch size and kept."""
+        if self._forward is None:
+            from skingan.writer import compiled_forward
+            self._forward = compiled_forward(self.model)
+        return self._forward
 
 
 def find_run_dir(spec, models_dir):
@@ -224,22 +232,24 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize
     if truncation is not None and not bundle.family.style_based:
         raise UserError("--truncation needs a style-based generator (sl-stylegan); "
                         "DCGAN has no mapping network")
-    import tensorflow as tf
+    from skingan.writer import ahead
     if truncation is not None:
         from SL_StyleGAN import get_mapping, get_synthesis
         mapping, synthesis = get_mapping(bundle.model), get_synthesis(bundle.model)
         w_avg = bundle.w_avg(label)
-    # one compiled forward pass per batch shape, instead of an eager call per batch
-    forward = tf.function(lambda inputs: bundle.model(inputs, training=False))
-    for start in range(seed, seed + n, batch_size):
-        seeds = list(range(start, min(start + batch_size, seed + n)))
-        inputs = latent_inputs(bundle, seeds, label)
+    # one compiled forward pass for every batch (one trace); the next batch's inputs are
+    # drawn in a background thread while this one computes
+    forward = bundle.forward()
+    batches = [list(range(start, min(start + batch_size, seed + n)))
+               for start in range(seed, seed + n, batch_size)]
+    for seeds, inputs in ahead(lambda seeds: (seeds, latent_inputs(bundle, seeds, label)),
+                               batches):
         if truncation is not None:
             z, noise = inputs[:2]
             w = mapping(z if label is None else [z, inputs[2]], training=False).numpy()
             out = synthesis([w_avg + truncation * (w - w_avg), noise], training=False)
         else:
-            out = forward(inputs)
+            out = forward(*inputs) if isinstance(inputs, list) else forward(inputs)
         out = out.numpy()
         yield seeds, (minmax_to_uint8(out) if normalize == "minmax"
                       else to_uint8(out, bundle.value_range))
@@ -313,19 +323,22 @@ def write_set(bundle, args, out, label=None, title=""):
     import numpy as np
 
     from skingan.images import make_grid, save_png
+    from skingan.writer import PngWriter
     os.makedirs(out, exist_ok=True)
     width = max(4, len(str(args.seed + args.n - 1)))
     done, first, names, started = 0, [], [], time.perf_counter()
-    for seeds, batch in generate_images(bundle, args.n, args.seed, args.batch_size,
-                                        args.truncation, args.normalize, label):
-        for s, img in zip(seeds, batch):
-            names.append(f"seed{s:0{width}d}")
-            save_png(img, os.path.join(out, names[-1] + ".png"))
-        if len(first) < 64:
-            first.extend(batch[:64 - len(first)])
-        done += len(seeds)
-        rate = done / (time.perf_counter() - started)
-        print(f"\rgenerated {title}{done}/{args.n} ({rate:.1f} img/s)", end="", flush=True)
+    with PngWriter() as writer:  # PNGs encoded and written on threads, beside the next batch
+        for seeds, batch in generate_images(bundle, args.n, args.seed, args.batch_size,
+                                            args.truncation, args.normalize, label):
+            names += [f"seed{s:0{width}d}" for s in seeds]
+            writer.write(batch, [os.path.join(out, name + ".png")
+                                 for name in names[-len(seeds):]])
+            if len(first) < 64:
+                first.extend(batch[:64 - len(first)])
+            done += len(seeds)
+            rate = done / (time.perf_counter() - started)
+            print(f"\rgenerated {title}{done}/{args.n} ({rate:.1f} img/s)", end="",
+                  flush=True)
     print()
     trained = os.path.join(bundle.run_dir or "", "trained_images.txt")
     if bundle.run_dir and os.path.isfile(trained):  # provenance, for classify.py's leak check
