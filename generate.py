@@ -8,7 +8,8 @@
     python generate.py --run sl-stylegan-cond-all-256px --class all --n 500  # one folder each
 
 Image i is drawn from its own seed (--seed + i) and written as seed0042.png, so the same
-seed always gives the same file, whatever --n or --batch-size. The family (and so the
+seed always gives the same image, whatever --n or --batch-size (a DCGAN pixel may round
+differently at another --batch-size). The family (and so the
 generator's inputs and pixel range) is read from the run's config.json.
 """
 import argparse
