@@ -105,6 +105,66 @@ def test_adain_gives_each_channel_mean_beta_and_std_gamma():
     np.testing.assert_allclose(out2[0], out[0], atol=1e-6)
 
 
+def adain_by_autodiff(x, gamma, beta, epsilon=1e-8):
+    """AdaIN as the layer computed it before its hand-written gradient (the authors' formula,
+    differentiated by TensorFlow): the reference for the two tests below."""
+    mean = keras.ops.mean(x, axis=(1, 2), keepdims=True)
+    centred = x - mean
+    std = keras.ops.sqrt(keras.ops.mean(keras.ops.square(centred), axis=(1, 2), keepdims=True))
+    return centred / (std + epsilon) * gamma[:, None, None, :] + beta[:, None, None, :]
+
+
+def test_adain_output_and_gradients_equal_the_autodiff_formula():
+    import tensorflow as tf
+    rng = np.random.default_rng(3)
+    x = tf.constant((rng.standard_normal((3, 8, 8, 5)) * rng.uniform(0.1, 10, (1, 1, 1, 5))
+                     + rng.uniform(-50, 50, (1, 1, 1, 5))).astype("float32"))
+    gamma = tf.constant(rng.uniform(-2.0, 2.0, (3, 5)).astype("float32"))
+    beta = tf.constant(rng.standard_normal((3, 5)).astype("float32"))
+    upstream = tf.constant(rng.standard_normal((3, 8, 8, 5)).astype("float32"))
+    results = []
+    for fn in (lambda a, g, b: sl.AdaIN()([a, g, b]), adain_by_autodiff):
+        with tf.GradientTape() as tape:
+            tape.watch([x, gamma, beta])
+            out = fn(x, gamma, beta)
+            loss = tf.reduce_sum(out * upstream)
+        results.append([out] + tape.gradient(loss, [x, gamma, beta]))
+    for name, new, ref in zip(("output", "d x", "d gamma", "d beta"), *results):
+        ref = keras.ops.convert_to_numpy(ref)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(new), ref, rtol=1e-5,
+                                   atol=1e-5 * np.abs(ref).max(), err_msg=name)
+
+
+def test_training_steps_equal_those_with_the_autodiff_adain(monkeypatch):
+    """Three SL-StyleGAN train steps (same seeds, same batch) with the hand-written AdaIN
+    gradient and with the autodiff one give the same losses and weights to float tolerance."""
+    import tensorflow as tf
+
+    from skingan.components import build_components
+    from skingan.config import new_run_settings
+
+    def train_three_steps():
+        cfg = new_run_settings(dict(model="sl-stylegan", data="unused", resolution=16,
+                                    channel_scale=0.125, batch_size=4))
+        parts = build_components(cfg)
+        real = tf.random.stateless_uniform((4, 16, 16, 3), seed=(1, 2))
+        losses = [{k: float(v) for k, v in parts.train_step(real).items()} for _ in range(3)]
+        return losses, [v.numpy() for v in parts.generator.trainable_variables
+                        + parts.discriminator.trainable_variables]
+
+    new_losses, new_weights = train_three_steps()
+    monkeypatch.setattr(sl.AdaIN, "call", lambda self, inputs: adain_by_autodiff(
+        *inputs, epsilon=self.epsilon))
+    ref_losses, ref_weights = train_three_steps()
+    for new, ref in zip(new_losses, ref_losses):
+        assert new.keys() == ref.keys()
+        for key in new:
+            assert new[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
+    assert len(new_weights) == len(ref_weights) > 50
+    for new, ref in zip(new_weights, ref_weights):
+        np.testing.assert_allclose(new, ref, rtol=1e-4, atol=1e-5)
+
+
 def test_noise_reaches_the_image():
     generator = tiny_generator(16)
     z, noise = inputs(16)
