@@ -95,6 +95,10 @@ def build_parser():
                    help="ADA: thousands of images for p to go from 0 to 1 (default: 500)")
     g.add_argument("--ada-p", type=cli.unit_interval,
                    help="ADA: hold p at this value, no adaptation (ablations)")
+    g.add_argument("--r1-every", type=cli.positive_int, metavar="K",
+                   help="sl-stylegan: lazy R1 (StyleGAN2), the penalty every K iterations "
+                        "with its weight times K; faster, not the paper (default: 1, every "
+                        "iteration as the paper)")
     g.add_argument("--ema", type=cli.unit_interval,
                    help="keep an exponential moving average of G's weights with this decay "
                         "(e.g. 0.999) and sample/export it (default: 0, off)")
@@ -147,6 +151,7 @@ def main(argv=None):
     log = functools.partial(print, flush=True)
     quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
     from skingan.config import resolve_config
+    from skingan.families import get_family
     from skingan.loop import NonFiniteLossError, train
 
     if args.check_run:
@@ -158,6 +163,9 @@ def main(argv=None):
         from skingan import augment
         augment.parse_policy(explicit["augment"])
     run, cfg = resolve_config(explicit, args.models_dir)
+    if "r1_every" in explicit and not get_family(cfg["model"]).has_r1:
+        raise UserError(f"--r1-every applies to sl-stylegan only: {cfg['model']} has no R1 "
+                        f"penalty")
     ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p") if k in explicit]
     if ada_flags and cfg["augment"] != "ada":
         raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")

@@ -146,7 +146,7 @@ def _compile(fn, strategy, jit_compile):
 def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                           draw_inputs, strategy=None, r1_weight=losses.R1_WEIGHT,
                           jit_compile=False, augment_policy=(), value_range=(0.0, 1.0),
-                          ema_update=None, ada=None):
+                          ema_update=None, ada=None, r1_every=1):
     """Train step of SL-StyleGAN: least squares (+1 real, -1 fake, G aims at 0) and R1.
 
     draw_inputs(normal, n) -> [z, noise] for n images (the family's Family.draw_inputs).
@@ -154,11 +154,24 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
     Options beyond the paper: augment_policy (DiffAugment before D) or ada (an
     AdaController: ADA before D with its adaptive p); with either, R1 is taken on the
     augmented reals D actually sees. ema_update (from make_ema_update).
+    r1_every K > 1: lazy R1 (StyleGAN2): the penalty only on iterations 0, K, 2K, ... (D's
+    update count), with weight K * r1_weight; the other iterations run D on the reals once,
+    without the penalty's gradient passes, and report r1 = 0. One graph (a tf.cond on the
+    count). K = 1, the paper, builds exactly the graph without the option.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     draw_aug, aug = _augmenter(rng, augment_policy, value_range, ada)
     adapt = _adapter(ada, d_optimizer)
+
+    def real_pass(real_in):
+        """(D's logits on the reals, the R1 term added to D's loss)."""
+        if r1_every == 1:
+            return losses.discriminator_with_r1(discriminator, real_in, r1_weight)
+        return tf.cond(
+            d_optimizer.iterations % r1_every == 0,
+            lambda: losses.discriminator_with_r1(discriminator, real_in, r1_weight * r1_every),
+            lambda: (discriminator(real_in, training=True), tf.constant(0.0)))
 
     def replica_step(real, z_d, noise_d, z_g, noise_g, aug_params):
         # real: (b, R, R, 3) in [0, 1]; z: (b, latent_dim); noise: (b, R, R, 1), b = local batch
@@ -170,7 +183,7 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
         fake = generator([z_d, noise_d], training=True)
         with tf.GradientTape() as d_tape:
             real_in = aug(real, aug_params.get("real"))
-            real_logits, r1 = losses.discriminator_with_r1(discriminator, real_in, r1_weight)
+            real_logits, r1 = real_pass(real_in)
             fake_logits = discriminator(aug(fake, aug_params.get("fake_d")), training=True)
             real_logits = tf.cast(real_logits, tf.float32)
             fake_logits = tf.cast(fake_logits, tf.float32)
