@@ -109,6 +109,10 @@ def build_parser():
                         "proportion to the square root of its count. 'uniform' and 'sqrt' "
                         "repeat the rare classes' images, so they turn on the label-"
                         "preserving --hflip --vflip --rot90 unless given (default: data)")
+    g.add_argument("--r1-every", type=cli.positive_int, metavar="K",
+                   help="sl-stylegan: lazy R1 (StyleGAN2), the penalty every K iterations "
+                        "with its weight times K; faster, not the paper (default: 1, every "
+                        "iteration as the paper)")
     g.add_argument("--ema", type=cli.unit_interval,
                    help="keep an exponential moving average of G's weights with this decay "
                         "(e.g. 0.999) and sample/export it (default: 0, off)")
@@ -166,6 +170,7 @@ def main(argv=None):
     log = functools.partial(print, flush=True)
     quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
     from skingan.config import resolve_config
+    from skingan.families import get_family
     from skingan.loop import NonFiniteLossError, train
 
     if args.check_run:
@@ -183,6 +188,9 @@ def main(argv=None):
         if cfg["class_name"] and "," in cfg["class_name"]:
             raise UserError(f"--class {cfg['class_name']} names several classes: add "
                             "--conditional to train one model on them, or name one class")
+    if "r1_every" in explicit and not get_family(cfg["model"]).has_r1:
+        raise UserError(f"--r1-every applies to sl-stylegan only: {cfg['model']} has no R1 "
+                        f"penalty")
     ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p") if k in explicit]
     if ada_flags and cfg["augment"] != "ada":
         raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")

@@ -68,9 +68,9 @@ def write_sets(root):
     return folders["train"], loaded
 
 
-def train_arm(model, arm, seed, data, root, steps):
-    """Train one arm; returns loop.train's result, the settings and the final ADA p (None
-    without ADA)."""
+def train_arm(model, arm, seed, data, root, steps, arms=None):
+    """Train one arm (a name in `arms`, default ARMS); returns loop.train's result, the
+    settings and the final ADA p (None without ADA)."""
     import numpy as np
 
     from skingan.config import resolve_config
@@ -78,7 +78,8 @@ def train_arm(model, arm, seed, data, root, steps):
     run = f"{model}-{arm.replace(' ', '').replace('=', '').replace('.', '')}-seed{seed}"
     explicit = dict(data=data, model=model, resolution=RESOLUTION, batch_size=BATCH,
                     steps=steps, seed=seed, log_every=steps, sample_every=steps,
-                    checkpoint_every=steps, keep_checkpoints=1, run=run, **ARMS[arm])
+                    checkpoint_every=steps, keep_checkpoints=1, run=run,
+                    **(ARMS if arms is None else arms)[arm])
     models, results = os.path.join(root, "models"), os.path.join(root, "results")
     run, cfg = resolve_config(explicit, models)
     result = train(cfg, run, models, results, log=quiet, handle_signals=False)
@@ -103,8 +104,9 @@ def generated(result, cfg, n, seed):
     return image_io.to_uint8(np.asarray(fakes), family.value_range)
 
 
-def run_all(steps, seeds, families, root, log):
-    """{(family, arm): [(swd, final p, seconds) per seed]} and the reference scores."""
+def run_all(steps, seeds, families, root, log, arms=None):
+    """{(family, arm): [(swd, final p, seconds) per seed]} and the reference scores, for
+    `arms` (default ARMS)."""
     import keras
     import numpy as np
 
@@ -117,10 +119,10 @@ def run_all(steps, seeds, families, root, log):
             sets["held_out"], np.concatenate([train_images] * 3))["average"]}
     scores = {}
     for model in families:
-        for arm in ARMS:
+        for arm in (ARMS if arms is None else arms):
             for seed in seeds:
                 start = time.perf_counter()
-                result, cfg, p = train_arm(model, arm, seed, train_dir, root, steps)
+                result, cfg, p = train_arm(model, arm, seed, train_dir, root, steps, arms)
                 score = swd(sets["held_out"], generated(result, cfg, HELD_OUT, seed))["average"]
                 seconds = time.perf_counter() - start
                 scores.setdefault((model, arm), []).append((score, p, seconds))

@@ -31,6 +31,12 @@ networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed 
   matmul being the mean of the two timings around it. The DCGAN figure is compared with the
   PyTorch reference (0.235, i.e. ~47 images/s at ~200 GFLOP/s) and the target (>= 0.28,
   1.2x PyTorch);
+- utilisation: the training FLOPs per image of each family's step (the analytic counter
+  skingan.model_summary.count_flops on G and D, combined by train_step_flops, which states
+  the convention: backward = 2 x forward, 1 x where only activation or only input
+  gradients are taken, R1's backward-of-backward 2 x its input-gradient pass; the
+  accounting is printed), times images/s = achieved GFLOP/s, and its share of the matmul
+  GFLOP/s timed around the measurement; for generation rows, G's forward pass only;
 - which variant is fastest per family on this device (by the normalised figure).
 """
 import argparse
@@ -127,6 +133,21 @@ def reset_keras():
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("float32")
     gc.collect()
+
+
+def flops_accounting(model, s):
+    """(training FLOPs per image, generation FLOPs per image, [(what, FLOPs)]) of the
+    family's authors' networks at the benchmark's resolution."""
+    from skingan.config import new_run_settings
+    from skingan.families import get_family
+    from skingan.model_summary import count_flops, train_step_flops
+    cfg = new_run_settings(dict(model=model, data="unused", resolution=s["resolution"],
+                                batch_size=s["batch_size"], channel_scale=1.0))
+    generator, discriminator = get_family(model).build_models(cfg)
+    parts = train_step_flops(model, generator, discriminator, cfg.get("r1_every", 1))
+    gen = count_flops(generator)
+    reset_keras()
+    return sum(f for _, f in parts), gen, parts
 
 
 def make_cfg(model, variant, s, data_dir, models_dir):
@@ -329,6 +350,17 @@ def main(argv=None):
         print(f"{model}: {s['resolution']} px, batch {s['batch_size']}, channel_scale 1; loop "
               f"{s['steps']} steps, log_every {s['log_every']} (steady = steps "
               f"{s['log_every'] + 1}..{s['steps']}); bare loop {s['bare_steps']} steps")
+
+    flops = {}
+    for model in dict.fromkeys(m for m, _ in configs):
+        train_f, gen_f, parts = flops_accounting(model, settings[model])
+        flops[model] = dict(train=train_f, gen=gen_f)
+        print(f"FLOPs per image, {model} {settings[model]['resolution']} px (analytic, "
+              f"skingan.model_summary.train_step_flops; multiply-add = 2):")
+        for what, f in parts:
+            print(f"  {f / 1e9:8.3f} GFLOP  {what}")
+        print(f"  {train_f / 1e9:8.3f} GFLOP  training iteration, per image; generation "
+              f"(G forward) {gen_f / 1e9:.3f} GFLOP")
     print("=" * 88, flush=True)
 
     tmp = tempfile.mkdtemp(prefix="bench_train-")
@@ -372,9 +404,12 @@ def main(argv=None):
                                        runs_dir, f"{results_dir}-repeat{i}", args.verbose))
                 share, gap_ms, call_ms = python_overhead(calls, s["log_every"])
                 rate = result["images_per_sec"]
-                loops.append(dict(rate=rate, gf=gf, norm=rate / gf, overhead=share))
+                achieved = rate * flops[model]["train"] / 1e9
+                loops.append(dict(rate=rate, gf=gf, norm=rate / gf, overhead=share,
+                                  util=achieved / gf))
                 print(f"  train loop: {rate:.2f} images/s steady ({rate / gf:.3f} per "
-                      f"GFLOP/s); per-interval img/s {', '.join(f'{r:.1f}' for r in rates)} "
+                      f"GFLOP/s; {achieved:.0f} GFLOP/s achieved, {achieved / gf:.2f} of the "
+                      f"matmul's {gf:.0f}); per-interval img/s {', '.join(f'{r:.1f}' for r in rates)} "
                       f"(first = tracing, excluded); train() wall {wall:.0f} s", flush=True)
                 print(f"  Python-side overhead: {100 * share:.2f} % of the loop's time "
                       f"(mean gap between step calls {gap_ms:.2f} ms, mean call "
@@ -382,6 +417,7 @@ def main(argv=None):
             row = dict(loops=loops, run_dir=result["run_dir"],
                        loop=statistics.median(l["rate"] for l in loops),
                        norm=statistics.median(l["norm"] for l in loops),
+                       util=statistics.median(l["util"] for l in loops),
                        overhead=statistics.median(l["overhead"] for l in loops))
             if not args.no_bare:
                 reset_keras()
@@ -389,9 +425,10 @@ def main(argv=None):
                     f"{label} bare loop",
                     lambda: bench_bare(model, variant, s, data_dirs[s["resolution"]],
                                        models_dir))
-                row.update(bare=bare, fed=fed, bare_norm=bare / gf)
+                bare_util = bare * flops[model]["train"] / 1e9 / gf
+                row.update(bare=bare, fed=fed, bare_norm=bare / gf, bare_util=bare_util)
                 print(f"  bare step:  {bare:.2f} images/s on one pre-made batch ({bare / gf:.3f}"
-                      f" per GFLOP/s; first call {warm:.1f} s); {fed:.2f} images/s fed by "
+                      f" per GFLOP/s, {bare_util:.2f} of the matmul rate; first call {warm:.1f} s); {fed:.2f} images/s fed by "
                       f"the tf.data stream, no logging", flush=True)
             rows[(model, variant)] = row
 
@@ -405,10 +442,12 @@ def main(argv=None):
                 print(f"\n--- {label}", flush=True)
                 rate, gf = timed(label, lambda: bench_generation(
                     rows[(model, variant)]["run_dir"], s))
-                gen_rows[model] = dict(rate=rate, gf=gf, norm=rate / gf)
+                achieved = rate * flops[model]["gen"] / 1e9
+                gen_rows[model] = dict(rate=rate, gf=gf, norm=rate / gf, util=achieved / gf)
                 print(f"  generate_images: {rate:.2f} images/s at batch {s['gen_batch']} "
-                      f"({rate / gf:.4f} per GFLOP/s; {s['gen_images']} images after a "
-                      f"warm-up batch)", flush=True)
+                      f"({rate / gf:.4f} per GFLOP/s; {achieved:.0f} GFLOP/s achieved, "
+                      f"{achieved / gf:.2f} of the matmul rate; {s['gen_images']} images "
+                      f"after a warm-up batch)", flush=True)
     finally:
         if args.keep:
             print(f"\n(kept {tmp})")
@@ -423,22 +462,28 @@ def main(argv=None):
           f" {load_text()}")
     print("img/s/GF = images/s per matmul-GFLOP/s, the matmul being the mean of the timings "
           "just before and just after the measurement; loop figures are medians over "
-          f"{args.repeat} run(s); overhead = time between step calls / loop time")
+          f"{args.repeat} run(s); overhead = time between step calls / loop time; GF/img = "
+          "FLOPs per image (training iteration or G forward), util = images/s x GF/img / "
+          "matmul GFLOP/s")
     print(f"{'config':<20}{'px':>4}{'batch':>6}{'loop img/s':>11}{'img/s/GF':>9}"
-          f"{'overhead':>9}{'bare img/s':>11}{'bare /GF':>9}{'fed img/s':>10}")
+          f"{'GF/img':>8}{'util':>6}{'overhead':>9}{'bare img/s':>11}{'bare /GF':>9}"
+          f"{'bare util':>10}{'fed img/s':>10}")
     for (model, variant), r in rows.items():
         s = settings[model]
-        bare = (f"{r['bare']:11.2f}{r['bare_norm']:9.3f}{r['fed']:10.2f}" if "bare" in r
-                else f"{'-':>11}{'-':>9}{'-':>10}")
+        bare = (f"{r['bare']:11.2f}{r['bare_norm']:9.3f}{r['bare_util']:10.2f}"
+                f"{r['fed']:10.2f}" if "bare" in r else f"{'-':>11}{'-':>9}{'-':>10}{'-':>10}")
         print(f"{model + ' ' + variant:<20}{s['resolution']:>4}{s['batch_size']:>6}"
-              f"{r['loop']:>11.2f}{r['norm']:>9.3f}{100 * r['overhead']:>8.2f}%{bare}")
+              f"{r['loop']:>11.2f}{r['norm']:>9.3f}{flops[model]['train'] / 1e9:>8.2f}"
+              f"{r['util']:>6.2f}{100 * r['overhead']:>8.2f}%{bare}")
         if len(r["loops"]) > 1:
             each = ", ".join(f"{run['norm']:.3f}" for run in r["loops"])
-            print(f"{'':<30}each run img/s/GF: {each}")
+            utils = ", ".join(f"{run['util']:.2f}" for run in r["loops"])
+            print(f"{'':<30}each run img/s/GF: {each}; util: {utils}")
     for model, g in gen_rows.items():
         s = settings[model]
         print(f"{'generate ' + model:<20}{s['resolution']:>4}{s['gen_batch']:>6}"
-              f"{g['rate']:>11.2f}{g['norm']:>9.4f}")
+              f"{g['rate']:>11.2f}{g['norm']:>9.4f}{flops[model]['gen'] / 1e9:>8.2f}"
+              f"{g['util']:>6.2f}")
 
     for variant in VARIANTS:
         r = rows.get(("dcgan", variant))

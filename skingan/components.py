@@ -145,12 +145,13 @@ def make_train_step(parts):
     ema_update = None
     if parts.ema_generator is not None:
         ema_update = steps.make_ema_update(parts.generator, parts.ema_generator, cfg["ema"])
+    options = dict(r1_every=cfg.get("r1_every", 1)) if parts.family.has_r1 else {}
     return parts.family.make_step(
         parts.generator, parts.discriminator, parts.g_optimizer, parts.d_optimizer, parts.rng,
         draw_inputs=parts.draw_inputs, strategy=parts.strategy, jit_compile=cfg["xla"],
         augment_policy=() if parts.ada is not None else augment.parse_policy(cfg["augment"]),
         value_range=parts.family.value_range, ema_update=ema_update, ada=parts.ada,
-        class_probabilities=parts.class_probabilities)
+        class_probabilities=parts.class_probabilities, **options)
 
 
 def build_for_reading(settings):

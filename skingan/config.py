@@ -19,20 +19,20 @@ COMMON_DEFAULTS = dict(model="sl-stylegan", latent_dim=100, channel_scale=1.0, s
                        eval_every=0, eval_images=500, eval_fid=False, inception_weights=None,
                        augment="", ema=0.0, ada_target=0.6, ada_kimg=500.0, ada_p=None,
                        conditional=False, class_balance="data", classes=None,
-                       class_counts=None)
+                       class_counts=None, r1_every=1)
 # A resumed run must keep these: they define the model and the data it learns.
 IDENTITY_KEYS = ("model", "resolution", "latent_dim", "channel_scale", "data", "labels",
                  "class_name", "crop", "exclude", "conditional")
 # Changing these would make the continued run a different experiment from the one begun.
 FIXED_KEYS = ("batch_size", "lr", "beta1", "beta2", "adam_epsilon", "lr_decay", "seed",
               "hflip", "vflip", "rot90", "augment", "ema", "dropout", "ada_target", "ada_kimg",
-              "ada_p", "class_balance")
+              "ada_p", "class_balance", "r1_every")
 # Settings whose flag is not their name.
 FLAG_NAMES = dict(class_name="class")
 # Runs written before a setting existed ran with these values.
 LEGACY = dict(adam_epsilon=1e-7, epochs=None, exclude=None, dropout=0.6, ada_target=0.6,
               ada_kimg=500.0, ada_p=None, conditional=False, class_balance="data",
-              classes=None, class_counts=None)
+              classes=None, class_counts=None, r1_every=1)
 
 
 def new_run_settings(explicit):

@@ -56,6 +56,11 @@ class Family:
         return self.build(self.builders(), cfg, replicas)
 
     @property
+    def has_r1(self):
+        """Whether the step has an R1 penalty (and so takes r1_every)."""
+        return "r1" in self.extra_metrics
+
+    @property
     def metric_names(self):
         return BASE_METRICS[:2] + self.extra_metrics + BASE_METRICS[2:]
 

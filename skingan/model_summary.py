@@ -17,7 +17,7 @@ import math
 
 import keras
 
-__all__ = ["count_flops", "count_params", "summary_line"]
+__all__ = ["count_flops", "count_params", "summary_line", "train_step_flops"]
 
 
 def _shape(tensor):
@@ -61,6 +61,55 @@ def count_flops(model):
         else:
             total += _layer_flops(layer)
     return total
+
+
+def train_step_flops(family, generator, discriminator, r1_every=1):
+    """FLOPs per image of one training iteration, as skingan/steps.py runs it.
+
+    Returns [(what, FLOPs per image)], the parts summing to the total. F_G and F_D are the
+    forward passes (count_flops). Convention: a backward pass that takes the gradients with
+    respect to both the weights and the activations costs 2 x the forward (each convolution
+    or matmul has two of the same size, one per gradient); one that needs only one of them
+    costs 1 x: D inside G's update (nothing of D is updated there: activation gradients
+    only) and R1's gradient of D with respect to its input image. R1's backward-of-backward
+    (D's update differentiates that input gradient with respect to D's weights) is counted
+    2 x the input-gradient pass it differentiates: for each of its convolutions one of the
+    same size for the gradient with respect to its incoming gradient and one for the weights;
+    nothing flows back into the forward pass (LeakyReLU's derivative is piecewise constant).
+    So the reals with R1 cost 1 + 2 (forward, backward for the least-squares term) + 1 + 2
+    (R1) = 6 F_D. Small terms are left out: the first layer's input gradient where the image
+    needs none, and the element-wise work count_flops ignores.
+
+    SL-StyleGAN (one D update, then one G update with fresh z and noise):
+        G forward, fakes for D's update                           1 F_G
+        G forward + backward, G's update                          3 F_G
+        D forward + backward on reals (least squares)             3 F_D
+        R1 on reals: input gradient + its backward                3 F_D / r1_every
+        D forward + backward on the fakes, D's update             3 F_D
+        D forward + input gradient, G's update                    2 F_D
+    = 4 F_G + (8 + 3 / r1_every) F_D; with lazy R1 (r1_every K) the R1 part runs on one
+    iteration in K and is averaged over them.
+    DCGAN (one batch of fakes for both updates):
+        G forward + backward (G's update)                         3 F_G
+        D forward + backward on reals, on fakes (D's update)      3 F_D + 3 F_D
+        D forward + input gradient on the fakes, G's update       2 F_D
+    = 3 F_G + 8 F_D.
+    """
+    f_g, f_d = count_flops(generator), count_flops(discriminator)
+    if family == "sl-stylegan":
+        return [("G forward, fakes for D's update (1 F_G)", f_g),
+                ("G forward + backward, G's update (3 F_G)", 3 * f_g),
+                ("D forward + backward on reals (3 F_D)", 3 * f_d),
+                (f"R1: D's input gradient + its backward (3 F_D / {r1_every})",
+                 3 * f_d / r1_every),
+                ("D forward + backward on fakes, D's update (3 F_D)", 3 * f_d),
+                ("D forward + input gradient, G's update (2 F_D)", 2 * f_d)]
+    if family == "dcgan":
+        return [("G forward + backward, G's update (3 F_G)", 3 * f_g),
+                ("D forward + backward on reals (3 F_D)", 3 * f_d),
+                ("D forward + backward on fakes, D's update (3 F_D)", 3 * f_d),
+                ("D forward + input gradient, G's update (2 F_D)", 2 * f_d)]
+    raise ValueError(f"no FLOPs accounting for family {family!r}")
 
 
 def count_params(model):

@@ -192,7 +192,8 @@ def _compile(fn, strategy, jit_compile):
 def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                           draw_inputs, strategy=None, r1_weight=losses.R1_WEIGHT,
                           jit_compile=False, augment_policy=(), value_range=(0.0, 1.0),
-                          ema_update=None, ada=None, class_probabilities=None):
+                          ema_update=None, ada=None, class_probabilities=None,
+                          r1_every=1):
     """Train step of SL-StyleGAN: least squares (+1 real, -1 fake, G aims at 0) and R1.
 
     draw_inputs(normal, n) -> [z, noise] for n images (the family's Family.draw_inputs).
@@ -201,12 +202,27 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
     AdaController: ADA before D with its adaptive p); with either, R1 is taken on the
     augmented reals D actually sees. ema_update (from make_ema_update).
     class_probabilities (K,): a conditional G and D, trained on (images, labels) batches.
+    r1_every K > 1: lazy R1 (StyleGAN2): the penalty only on iterations 0, K, 2K, ... (D's
+    update count), with weight K * r1_weight; the other iterations run D on the reals once,
+    without the penalty's gradient passes, and report r1 = 0. One graph (a tf.cond on the
+    count). K = 1, the paper, builds exactly the graph without the option.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     draw_aug, aug = _augmenter(rng, augment_policy, value_range, ada)
     draw_labels = _label_drawer(rng, class_probabilities, ("fake_d", "fake_g"))
     adapt = _adapter(ada, d_optimizer)
+
+    def real_pass(real_in, labels):
+        """(D's logits on the reals (with their labels when conditional), the R1 term
+        added to D's loss)."""
+        if r1_every == 1:
+            return losses.discriminator_with_r1(discriminator, real_in, r1_weight, labels)
+        return tf.cond(
+            d_optimizer.iterations % r1_every == 0,
+            lambda: losses.discriminator_with_r1(discriminator, real_in, r1_weight * r1_every,
+                                                 labels),
+            lambda: (_critic(discriminator, real_in, labels), tf.constant(0.0)))
 
     def replica_step(real, real_labels, z_d, noise_d, z_g, noise_g, fake_labels, aug_params):
         # real: (b, R, R, 3) in [0, 1]; z: (b, latent_dim); noise: (b, R, R, 1), b = local batch
@@ -221,8 +237,7 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
         fake = generator(with_labels([z_d, noise_d], labels.get("fake_d")), training=True)
         with tf.GradientTape() as d_tape:
             real_in = aug(real, aug_params.get("real"))
-            real_logits, r1 = losses.discriminator_with_r1(discriminator, real_in, r1_weight,
-                                                           labels.get("real"))
+            real_logits, r1 = real_pass(real_in, labels.get("real"))
             real_logits = tf.cast(real_logits, tf.float32)
             fake_logits = _critic(discriminator, aug(fake, aug_params.get("fake_d")),
                                   labels.get("fake_d"))

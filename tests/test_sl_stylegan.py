@@ -105,6 +105,66 @@ def test_adain_gives_each_channel_mean_beta_and_std_gamma():
     np.testing.assert_allclose(out2[0], out[0], atol=1e-6)
 
 
+def adain_by_autodiff(x, gamma, beta, epsilon=1e-8):
+    """AdaIN as the layer computed it before its hand-written gradient (the authors' formula,
+    differentiated by TensorFlow): the reference for the two tests below."""
+    mean = keras.ops.mean(x, axis=(1, 2), keepdims=True)
+    centred = x - mean
+    std = keras.ops.sqrt(keras.ops.mean(keras.ops.square(centred), axis=(1, 2), keepdims=True))
+    return centred / (std + epsilon) * gamma[:, None, None, :] + beta[:, None, None, :]
+
+
+def test_adain_output_and_gradients_equal_the_autodiff_formula():
+    import tensorflow as tf
+    rng = np.random.default_rng(3)
+    x = tf.constant((rng.standard_normal((3, 8, 8, 5)) * rng.uniform(0.1, 10, (1, 1, 1, 5))
+                     + rng.uniform(-50, 50, (1, 1, 1, 5))).astype("float32"))
+    gamma = tf.constant(rng.uniform(-2.0, 2.0, (3, 5)).astype("float32"))
+    beta = tf.constant(rng.standard_normal((3, 5)).astype("float32"))
+    upstream = tf.constant(rng.standard_normal((3, 8, 8, 5)).astype("float32"))
+    results = []
+    for fn in (lambda a, g, b: sl.AdaIN()([a, g, b]), adain_by_autodiff):
+        with tf.GradientTape() as tape:
+            tape.watch([x, gamma, beta])
+            out = fn(x, gamma, beta)
+            loss = tf.reduce_sum(out * upstream)
+        results.append([out] + tape.gradient(loss, [x, gamma, beta]))
+    for name, new, ref in zip(("output", "d x", "d gamma", "d beta"), *results):
+        ref = keras.ops.convert_to_numpy(ref)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(new), ref, rtol=1e-5,
+                                   atol=1e-5 * np.abs(ref).max(), err_msg=name)
+
+
+def test_training_steps_equal_those_with_the_autodiff_adain(monkeypatch):
+    """Three SL-StyleGAN train steps (same seeds, same batch) with the hand-written AdaIN
+    gradient and with the autodiff one give the same losses and weights to float tolerance."""
+    import tensorflow as tf
+
+    from skingan.components import build_components
+    from skingan.config import new_run_settings
+
+    def train_three_steps():
+        cfg = new_run_settings(dict(model="sl-stylegan", data="unused", resolution=16,
+                                    channel_scale=0.125, batch_size=4))
+        parts = build_components(cfg)
+        real = tf.random.stateless_uniform((4, 16, 16, 3), seed=(1, 2))
+        losses = [{k: float(v) for k, v in parts.train_step(real).items()} for _ in range(3)]
+        return losses, [v.numpy() for v in parts.generator.trainable_variables
+                        + parts.discriminator.trainable_variables]
+
+    new_losses, new_weights = train_three_steps()
+    monkeypatch.setattr(sl.AdaIN, "call", lambda self, inputs: adain_by_autodiff(
+        *inputs, epsilon=self.epsilon))
+    ref_losses, ref_weights = train_three_steps()
+    for new, ref in zip(new_losses, ref_losses):
+        assert new.keys() == ref.keys()
+        for key in new:
+            assert new[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
+    assert len(new_weights) == len(ref_weights) > 50
+    for new, ref in zip(new_weights, ref_weights):
+        np.testing.assert_allclose(new, ref, rtol=1e-4, atol=1e-5)
+
+
 def test_noise_reaches_the_image():
     generator = tiny_generator(16)
     z, noise = inputs(16)
@@ -255,6 +315,63 @@ def test_count_flops_by_hand_including_nested_models():
     h = inner(outer_in)
     out = keras.layers.Dense(7)(h)  # 2 * 3 * 7 = 42
     assert count_flops(keras.Model(outer_in, out)) == 11_520 + 10_240 + 6_144 + 42
+
+
+def traced_step_flops(graph, outputs, batch):
+    """FLOPs per image of the convolutions and matmuls a traced train step really runs: every
+    Conv2D, Conv2DBackpropInput / Filter and MatMul whose result is used (tape.gradient
+    also builds gradients nobody asked for, e.g. D's weights in G's update, which the
+    runtime prunes; so do we). Each costs 2 x (its output or incoming-gradient size) x
+    (kernel height x width x input channels), a MatMul 2 x M x K x N."""
+    live, todo = set(), [t.op for t in outputs] + [
+        op for op in graph.get_operations() if op._is_stateful or not op.outputs]
+    while todo:
+        op = todo.pop()
+        if op not in live:
+            live.add(op)
+            todo += [t.op for t in op.inputs] + list(op.control_inputs)
+    total = 0
+    for op in live:
+        if op.type == "Conv2D":
+            kh, kw, cin, _ = op.inputs[1].shape.as_list()
+            total += 2 * np.prod(op.outputs[0].shape.as_list()) * kh * kw * cin
+        elif op.type in ("Conv2DBackpropInput", "Conv2DBackpropFilter"):
+            kernel = op.inputs[1] if op.type == "Conv2DBackpropInput" else op.outputs[0]
+            kh, kw, cin, _ = kernel.shape.as_list()
+            total += 2 * np.prod(op.inputs[2].shape.as_list()) * kh * kw * cin
+        elif op.type == "MatMul":
+            (a0, a1), (b0, b1) = op.inputs[0].shape.as_list(), op.inputs[1].shape.as_list()
+            m, k = (a1, a0) if op.get_attr("transpose_a") else (a0, a1)
+            total += 2 * m * k * (b0 if op.get_attr("transpose_b") else b1)
+    return total / batch
+
+
+@pytest.mark.parametrize("model, resolution, scale", [("sl-stylegan", 16, 0.125),
+                                                       ("dcgan", 64, 1.0)])
+def test_train_step_flops_match_the_traced_step(model, resolution, scale):
+    import tensorflow as tf
+
+    from skingan.components import build_components
+    from skingan.config import new_run_settings
+    from skingan.model_summary import train_step_flops
+    cfg = new_run_settings(dict(model=model, data="unused", resolution=resolution,
+                                channel_scale=scale, batch_size=4))
+    parts = build_components(cfg)
+    accounting = train_step_flops(model, parts.generator, parts.discriminator)
+    analytic = sum(f for _, f in accounting)
+    f_g, f_d = count_flops(parts.generator), count_flops(parts.discriminator)
+    if model == "sl-stylegan":
+        assert analytic == pytest.approx(4 * f_g + 11 * f_d)
+        lazy = train_step_flops(model, parts.generator, parts.discriminator, r1_every=4)
+        assert sum(f for _, f in lazy) == pytest.approx(4 * f_g + (8 + 3 / 4) * f_d)
+    else:
+        assert analytic == pytest.approx(3 * f_g + 8 * f_d)
+    step = parts.train_step.get_concrete_function(
+        tf.TensorSpec((4, resolution, resolution, 3), tf.float32))
+    traced = traced_step_flops(step.graph, step.outputs, 4)
+    # the accounting leaves out only the input gradients of D's first layer that nothing
+    # needs (on the real images; on the fakes of D's update)
+    assert 0.98 * analytic <= traced <= analytic
 
 
 def test_summary_line():

@@ -273,3 +273,73 @@ def test_ema_generator_is_the_average_that_gets_exported(tmp_path, tiny_images):
     assert len(exported_weights) == len(ema)
     for got, want in zip(exported_weights, ema):
         np.testing.assert_array_equal(got, want)
+
+
+# ---- lazy R1 (--r1-every) ----------------------------------------------------------------
+
+def sl_stylegan_steps(r1_every=None, n=4):
+    """Metrics of n SL-StyleGAN steps (tiny networks, fixed seeds and batch) built with
+    r1_every (None: without the option, i.e. the step as it was before it existed)."""
+    overrides = {} if r1_every is None else dict(r1_every=r1_every)
+    cfg = new_run_settings(dict(model="sl-stylegan", data="unused", resolution=16,
+                                channel_scale=0.125, batch_size=4, **overrides))
+    parts = build_components(cfg, compile_step=False)
+    if r1_every is None:
+        parts.train_step = steps.make_sl_stylegan_step(
+            parts.generator, parts.discriminator, parts.g_optimizer, parts.d_optimizer,
+            parts.rng, draw_inputs=parts.draw_inputs)
+    else:
+        parts.train_step = make_train_step(parts)
+    real = tf.random.stateless_uniform((4, 16, 16, 3), seed=(3, 4))
+    metrics = [{k: v.numpy() for k, v in parts.train_step(real).items()} for _ in range(n)]
+    return metrics, parts
+
+
+def test_r1_every_1_is_bit_identical_to_the_step_without_the_option():
+    (plain, a), (every1, b) = sl_stylegan_steps(None), sl_stylegan_steps(1)
+    assert b.cfg["r1_every"] == 1
+    for m_plain, m_every1 in zip(plain, every1):
+        assert m_plain.keys() == m_every1.keys()
+        for key in m_plain:
+            np.testing.assert_array_equal(m_plain[key], m_every1[key], err_msg=key)
+    for v, w in zip(a.generator.variables + a.discriminator.variables,
+                    b.generator.variables + b.discriminator.variables):
+        np.testing.assert_array_equal(v.numpy(), w.numpy(), err_msg=v.path)
+
+
+def test_r1_every_2_applies_r1_on_even_iterations_with_twice_the_weight():
+    (every1, _), (every2, parts) = sl_stylegan_steps(1), sl_stylegan_steps(2)
+    r1 = [m["r1"] for m in every2]
+    assert r1[0] > 0 and r1[2] > 0 and r1[1] == 0 and r1[3] == 0
+    # iteration 0 starts from the same weights, batch and draws: the penalty is 2 x 5 x the
+    # same squared gradient norm (doubling is exact in floating point)
+    assert r1[0] == 2 * every1[0]["r1"]
+    # and the least-squares part of D's loss is the same
+    assert every2[0]["d_loss"] - r1[0] == pytest.approx(every1[0]["d_loss"] - every1[0]["r1"],
+                                                        rel=1e-6)
+    assert all(np.isfinite(m["d_loss"]) for m in every2)
+    # one graph for both kinds of iteration (a tf.cond on D's update count), no retracing
+    assert parts.train_step.experimental_get_tracing_count() == 1
+
+
+def test_r1_every_is_fixed_for_a_run_and_refused_for_dcgan(tmp_path, tiny_images):
+    run_training(tmp_path, tiny_images, model="sl-stylegan", steps=1, run="lazy",
+                 r1_every=4, sample_every=1, checkpoint_every=1)
+    with pytest.raises(UserError, match=r"--r1-every was 4, now 2"):
+        make_config(tmp_path / "models", tiny_images, model="sl-stylegan", run="lazy",
+                    r1_every=2)
+    # a run folder from before the option: its settings lack r1_every and read as 1
+    config_path = tmp_path / "models" / "lazy" / "config.json"
+    doc = json.loads(config_path.read_text())
+    del doc["settings"]["r1_every"]
+    config_path.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match=r"--r1-every was 1, now 4"):
+        make_config(tmp_path / "models", tiny_images, model="sl-stylegan", run="lazy",
+                    r1_every=4)
+    _, cfg = make_config(tmp_path / "models", tiny_images, model="sl-stylegan", run="lazy")
+    assert cfg["r1_every"] == 1
+    with pytest.raises(UserError, match="--r1-every applies to sl-stylegan only"):
+        train.main(["--model", "dcgan", "--data", str(tiny_images), "--r1-every", "2",
+                    "--models-dir", str(tmp_path / "m2"), "--results-dir", str(tmp_path / "r2")])
+    with pytest.raises(SystemExit):
+        train.main(["--r1-every", "0"])
