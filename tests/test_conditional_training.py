@@ -325,3 +325,13 @@ def test_conditional_runs_under_mirrored_strategy_as_on_one_device(tmp_path, col
         for row_one, row_two in zip(one, two):
             for a, b in zip(row_one, row_two):
                 assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (model, one, two)
+
+
+def test_lazy_r1_takes_the_labels_on_both_branches(tmp_path, colour_data):
+    """--r1-every 2: iteration 0 runs the R1 branch, iteration 1 the plain one; both give the
+    conditional D its labels."""
+    result = run_train(tmp_path, "--data", colour_data, "--conditional", "--model",
+                       "sl-stylegan", "--r1-every", "2", "--steps", "2", "--log-every", "1")
+    rows = np.genfromtxt(os.path.join(result["results_dir"], "losses.csv"), delimiter=",",
+                         names=True)
+    assert rows["r1"][0] > 0 and rows["r1"][1] == 0
