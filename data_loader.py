@@ -658,19 +658,18 @@ def load_labelled_data(data, labels=None, classes="all", resolution=64, crop="re
                         f"{', '.join(present) or 'none'}")
     index = {name: k for k, name in enumerate(names)}
     records = [r for r in records if r.class_name in index]
+    records.sort(key=lambda r: (index[r.class_name], r.image_id))
+    source = ImageSource([r.path for r in records], "labelled", ",".join(names),
+                         os.path.abspath(os.fspath(data)), labels)
     excluded = 0
     if exclude is not None:
-        dropped = read_exclusions(exclude)
-        kept = [r for r in records if r.image_id not in dropped]
-        excluded = len(records) - len(kept)
-        records = kept
-    records.sort(key=lambda r: (index[r.class_name], r.image_id))
+        source, excluded = exclude_images(source, read_exclusions(exclude))
+        kept = set(source.paths)
+        records = [r for r in records if r.path in kept]
     empty = [n for n in names if not any(r.class_name == n for r in records)]
     if empty:
         raise DataError(f"no images left of class {', '.join(empty)}"
                         + (f" after the exclusions in {exclude}" if exclude else ""))
-    source = ImageSource([r.path for r in records], "labelled", ",".join(names),
-                         os.path.abspath(os.fspath(data)), labels)
     log(f"data: {len(records)} images of {len(names)} classes in {source.root}"
         + (f"; {excluded} excluded by {exclude}" if exclude is not None else ""))
     images, skipped = _load(source, resolution, crop, cache_dir, log)
@@ -775,18 +774,32 @@ def _unit_uniform(bits):
     return (bits >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
-def balanced_indices(global_index, seed, class_ids, probabilities):
-    """Images for global sample indices i when classes are drawn with `probabilities`
-    instead of as often as the data holds them: sample i's class is c with probability p_c
-    (inverse CDF of u = hash(seed, i)), its image a uniform draw among that class's images
-    (with replacement, as a weighted sampler does). A pure function of (seed, i)."""
-    members = [np.flatnonzero(class_ids == k) for k in range(len(probabilities))]
-    u = _unit_uniform(_hash(_CLASS, seed, global_index))
-    cdf = np.cumsum(probabilities)
-    classes = np.minimum(np.searchsorted(cdf, u, side="right"), len(members) - 1)
-    pick = _hash(_MEMBER, seed, global_index)
-    return np.array([members[c][int(p % np.uint64(len(members[c])))]
-                     for c, p in zip(classes, pick)], np.int64)
+class ClassSampler:
+    """The images' classes (conditional training) and how often each class is drawn,
+    worked out once per stream; ``images`` picks a batch's images from them.
+
+    With a balance other than 'data', sample i's class is c with probability p_c (inverse
+    CDF of u = hash(seed, i)) and its image a uniform draw among that class's images (with
+    replacement, as a weighted sampler does): a pure function of (seed, i)."""
+
+    def __init__(self, class_ids, balance="data"):
+        self.class_ids = np.asarray(class_ids, np.int32)                    # (N,)
+        self.balance = balance
+        self.counts = np.bincount(self.class_ids)                            # (K,)
+        self.cdf = np.cumsum(class_probabilities(self.counts, balance))      # checks balance
+        # the images sorted by class: class k's are by_class[start[k] : start[k] + counts[k]]
+        self.by_class = np.argsort(self.class_ids, kind="stable")
+        self.start = np.cumsum(self.counts) - self.counts
+
+    def images(self, index, global_index, seed):
+        """The images of samples `global_index`: `index` (the data order) for 'data',
+        else class-balanced draws."""
+        if self.balance == "data":
+            return index
+        u = _unit_uniform(_hash(_CLASS, seed, global_index))
+        classes = np.minimum(np.searchsorted(self.cdf, u, side="right"), len(self.counts) - 1)
+        pick = _hash(_MEMBER, seed, global_index) % self.counts[classes].astype(np.uint64)
+        return self.by_class[self.start[classes] + pick.astype(np.int64)]
 
 
 def augment_flags(global_index, seed):
@@ -805,30 +818,19 @@ def _pixels(images):
     return images.view(np.dtype((np.void, 3))).reshape(images.shape[:-1])
 
 
-def sample_indices(step, batch_size, n, seed, partial_batches=False, class_ids=None,
-                   class_balance="data"):
-    """(image indices, global sample indices) of the batch of ``step``: batch_indices, or
-    epoch_batch_indices with partial_batches; with class_ids (N,) and a class balance other
-    than 'data', the images are drawn class-balanced (balanced_indices) at the same global
-    indices, so the batch sizes and the augmentation draws stay those of the data order."""
-    indices = epoch_batch_indices if partial_batches else batch_indices
-    index, i = indices(step, batch_size, n, seed)
-    if class_ids is not None and class_balance != "data":
-        counts = np.bincount(class_ids)
-        index = balanced_indices(i, seed, class_ids, class_probabilities(counts, class_balance))
-    return index, i
-
-
 def make_batch(images, step, batch_size, seed=0, hflip=True, vflip=False, rot90=False,
-               partial_batches=False, class_ids=None, class_balance="data"):
+               partial_batches=False, classes=None):
     """The uint8 batch (B, R, R, 3) for ``step``, in numpy. ``make_dataset`` streams exactly
     these, converted to float. Augmentations, applied in this order to sample j: mirror
     left-right, mirror up-down, rotate by 90 degrees x turns (counter-clockwise).
     partial_batches: epoch by epoch, the last batch partial (epoch_batch_indices).
-    class_ids (N,) int: return (batch, the batch's class indices (B,) int32) instead, the
-    images drawn with ``class_balance`` (see sample_indices)."""
-    index, i = sample_indices(step, batch_size, len(images), seed, partial_batches,
-                              class_ids, class_balance)
+    classes (a ClassSampler): return (batch, the batch's class indices (B,) int32) instead,
+    the images drawn with its balance at the same global indices, so the batch sizes and
+    the augmentation draws stay those of the data order."""
+    indices = epoch_batch_indices if partial_batches else batch_indices
+    index, i = indices(step, batch_size, len(images), seed)
+    if classes is not None:
+        index = classes.images(index, i, seed)
     do_h, do_v, turns = augment_flags(i, seed)
     src = _pixels(images)                                   # (N, R, R) pixel items
     batch = np.empty((len(index),) + images.shape[1:], np.uint8)
@@ -842,8 +844,8 @@ def make_batch(images, step, batch_size, seed=0, hflip=True, vflip=False, rot90=
         if rot90 and turns[j]:
             img = np.rot90(img, int(turns[j]))
         dst[j] = img                                        # the one copy per image
-    if class_ids is not None:
-        return batch, np.asarray(class_ids, np.int32)[index]
+    if classes is not None:
+        return batch, classes.class_ids[index]
     return batch
 
 
@@ -868,7 +870,7 @@ def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True,
 
     class_ids (N,) int (conditional training): the stream yields (images, class indices
     (B,) int32) pairs, each label aligned with its image, and ``class_balance`` says how
-    often each class is drawn (class_probabilities, sample_indices).
+    often each class is drawn (class_probabilities, ClassSampler).
     """
     import tensorflow as tf    # imported here so the finding/decoding half needs no TensorFlow
 
@@ -892,21 +894,21 @@ def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True,
     batch_size, seed = int(batch_size), int(seed)
     shape = (None if partial_batches else batch_size,) + images.shape[1:]
 
+    classes = None
     if class_ids is not None:
-        class_ids = np.asarray(class_ids, np.int32)
-        if class_ids.shape != (len(images),):
-            raise DataError(f"class_ids must have one entry per image, got {class_ids.shape} "
-                            f"for {len(images)} images")
-        class_probabilities(np.bincount(class_ids), class_balance)   # checks the balance
+        classes = ClassSampler(class_ids, class_balance)
+        if classes.class_ids.shape != (len(images),):
+            raise DataError(f"class_ids must have one entry per image, got "
+                            f"{classes.class_ids.shape} for {len(images)} images")
 
     def numpy_batch(step):
         return make_batch(images, int(step), batch_size, seed, hflip, vflip, rot90,
-                          partial_batches, class_ids, class_balance)
+                          partial_batches, classes)
 
     def to_float(step):
         # numpy_function keeps the (possibly multi-GB) array out of the graph: no 2 GB
         # constant limit, and a memory-mapped cache is read page by page.
-        if class_ids is None:
+        if classes is None:
             batch = tf.numpy_function(numpy_batch, [step], tf.uint8, stateful=False)
         else:
             batch, labels = tf.numpy_function(numpy_batch, [step], [tf.uint8, tf.int32],
@@ -915,7 +917,7 @@ def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True,
         batch.set_shape(shape)
         # uint8 [0, 255] -> float32 [lo, hi]: x * (hi - lo) / 255 + lo.
         batch = tf.cast(batch, tf.float32) * ((hi - lo) / 255.0) + lo
-        return batch if class_ids is None else (batch, labels)
+        return batch if classes is None else (batch, labels)
 
     steps = tf.data.Dataset.counter(start=int(start_step), dtype=tf.int64)
     return (steps.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -14,7 +14,6 @@ not just measure a difference in sharpness. FID, KID, precision and recall use K
 InceptionV3 (--inception-weights, or Keras' cache); without those weights they are skipped with
 instructions and SWD, which needs no network, is still reported. Nothing is downloaded.
 """
-import json
 import math
 import os
 
@@ -243,10 +242,10 @@ def evaluate_per_class(args, classes):
 
 
 def write_json(path, result):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(result, f, indent=2)
+    """--json: the results, written atomically (skingan.fileio), in a folder made if needed."""
+    from skingan import fileio
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fileio.write_json(path, result)
     print(f"wrote {path}")
 
 

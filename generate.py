@@ -45,6 +45,16 @@ class GeneratorBundle:
     def uses_noise(self):
         return self.family.noise_input
 
+    def check_class_given(self, given):
+        """UserError when a class is missing for a conditional generator, or given for an
+        unconditional one."""
+        if self.classes is not None and not given:
+            raise UserError("a class-conditional generator needs --class: one of "
+                            f"{', '.join(self.classes)}, or all")
+        if self.classes is None and given:
+            raise UserError("--class needs a class-conditional run (train.py --conditional); "
+                            "this generator was trained on one class")
+
     def class_index(self, name):
         """The label of class `name` (case-insensitive), or UserError naming the classes."""
         found = [k for k, c in enumerate(self.classes) if c.lower() == name.strip().lower()]
@@ -221,12 +231,7 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize
     normalize: 'none' maps the model's pixel range linearly to 0-255; 'minmax' stretches
     each image to its own full range, as both source projects export.
     """
-    if bundle.classes is not None and label is None:
-        raise UserError("a class-conditional generator needs --class: one of "
-                        f"{', '.join(bundle.classes)}, or all")
-    if bundle.classes is None and label is not None:
-        raise UserError("--class needs a class-conditional run (train.py --conditional); "
-                        "this generator was trained on one class")
+    bundle.check_class_given(label is not None)
     from skingan.images import minmax_to_uint8, to_uint8
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
@@ -310,9 +315,9 @@ def write_isic_csv(path, names, class_name):
 def chosen_labels(bundle, class_name):
     """[(label or None, subfolder or None)] to generate: one unconditional set, one class,
     or every class of a conditional run in a subfolder named after it."""
-    if class_name is None or bundle.classes is None:
-        # generate_images explains a missing or needless --class
-        return [(None if class_name is None else 0, None)]
+    bundle.check_class_given(class_name is not None)
+    if class_name is None:
+        return [(None, None)]
     if class_name.strip().lower() == "all":
         return [(k, name) for k, name in enumerate(bundle.classes)]
     return [(bundle.class_index(class_name), None)]

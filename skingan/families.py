@@ -94,8 +94,8 @@ def num_classes(cfg):
 
 
 def with_labels(inputs, labels):
-    """A generator's inputs (Family.draw_inputs) with the class labels (n,) appended, the
-    last input of a conditional generator; the inputs unchanged when labels is None."""
+    """A network's inputs (G's from Family.draw_inputs, or D's images) with the class labels
+    (n,) appended: the last input of a conditional G or D. Unchanged when labels is None."""
     if labels is None:
         return inputs
     return (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]) + [labels]

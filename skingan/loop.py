@@ -227,7 +227,8 @@ def _train(cfg, run, folder, strategy, log, handle_signals, cache_dir):
         train_log.close()
     if result["stopped"] == "done":
         log(f"done: step {result['step']}. Samples and loss curve in {folder.out_dir}; "
-            f"generate images with python generate.py --run {run} --n 500")
+            f"generate images with python generate.py --run {run} --n 500"
+            + (" --class all" if cfg["conditional"] else ""))
         log(folder.disk_usage_text())
     return dict(result, run_dir=folder.run_dir, results_dir=folder.out_dir)
 

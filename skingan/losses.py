@@ -18,6 +18,8 @@ Conventions, stated once for the whole project:
 """
 import tensorflow as tf
 
+from skingan.families import with_labels
+
 from skingan.tfgan_compat import tfgan_losses
 
 R1_WEIGHT = 5.0  # Qin et al.: gradient penalty weight 5 on real images
@@ -69,8 +71,7 @@ def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT, labels=N
     """
     with tf.GradientTape() as tape:
         tape.watch(real_images)
-        logits = discriminator(real_images if labels is None else [real_images, labels],
-                               training=True)
+        logits = discriminator(with_labels(real_images, labels), training=True)
         total = tf.reduce_sum(tf.cast(logits, tf.float32))
     grads = tape.gradient(total, real_images)
     return logits, r1_from_gradients(grads, weight)

@@ -84,8 +84,7 @@ def _label_drawer(rng, probabilities, names):
 
 def _critic(discriminator, images, labels):
     """D's logits (b, 1) as float32, given the images' labels when D is conditional."""
-    return tf.cast(discriminator(images if labels is None else [images, labels],
-                                 training=True), tf.float32)
+    return tf.cast(discriminator(with_labels(images, labels), training=True), tf.float32)
 
 
 def _resolution(strategy, real):

@@ -85,9 +85,8 @@ def test_stream_labels_stay_aligned_and_follow_the_class_balance():
     for balance in ("data", "uniform", "sqrt"):
         labels = []
         for step in range(150):
-            batch, batch_labels = data_loader.make_batch(images, step, 16, seed=3,
-                                                         class_ids=class_ids,
-                                                         class_balance=balance)
+            batch, batch_labels = data_loader.make_batch(
+                images, step, 16, seed=3, classes=data_loader.ClassSampler(class_ids, balance))
             np.testing.assert_array_equal(class_ids[batch[:, 0, 0, 0]], batch_labels)
             labels.append(batch_labels)
         draws[balance] = np.bincount(np.concatenate(labels), minlength=3) / (150 * 16)
@@ -98,7 +97,8 @@ def test_stream_labels_stay_aligned_and_follow_the_class_balance():
     # 'data' streams exactly the images of the unconditional stream
     for step in (0, 7):
         plain = data_loader.make_batch(images, step, 16, seed=3)
-        labelled, _ = data_loader.make_batch(images, step, 16, seed=3, class_ids=class_ids)
+        labelled, _ = data_loader.make_batch(images, step, 16, seed=3,
+                                             classes=data_loader.ClassSampler(class_ids))
         np.testing.assert_array_equal(plain, labelled)
 
 
