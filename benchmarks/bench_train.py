@@ -144,7 +144,7 @@ def flops_accounting(model, s):
     cfg = new_run_settings(dict(model=model, data="unused", resolution=s["resolution"],
                                 batch_size=s["batch_size"], channel_scale=1.0))
     generator, discriminator = get_family(model).build_models(cfg)
-    parts = train_step_flops(model, generator, discriminator, cfg.get("r1_every", 1))
+    parts = train_step_flops(model, generator, discriminator, cfg.get("r1_every"))
     gen = count_flops(generator)
     reset_keras()
     return sum(f for _, f in parts), gen, parts
