@@ -38,6 +38,17 @@ from skingan.conditional import with_labels
 # Per-replica outputs that are summed over replicas (ADA's statistics), not averaged.
 SUMMED = ("real_sign_sum", "real_count")
 
+# Grappler options for the steps with R1, in force while the step runs (see
+# _WithGrapplerOptions). Where oneDNN's fusions are on (CPUs with AVX-512 and newer, or
+# TF_ENABLE_ONEDNN_OPTS=1), Grappler's remapper fuses D's Conv2D + BiasAdd + LeakyReLU and
+# deletes the BiasAdd that R1's double backward still reads (LeakyReluGrad's features), then
+# rejects its own result: "remapper failed: ... Mutation::Apply error: fanout
+# '.../LeakyReluGrad' exist for missing node '.../BiasAdd'", and the graph runs as it was
+# before the pass. Switching the pass off for this function alone gives that same graph,
+# without the line (docs/bench-remapper.md measures it); every other function keeps it.
+# A new step factory with R1 compiles with _compile(..., R1_GRAPPLER_OPTIONS) too.
+R1_GRAPPLER_OPTIONS = {"remapping": False}
+
 
 def _global_batch(strategy, real):
     """Images in this iteration's global batch: a scalar tensor, since an epoch's last
@@ -186,16 +197,42 @@ def make_ema_update(generator, ema_generator, decay):
     return update
 
 
-def _compile(fn, strategy, jit_compile):
+class _WithGrapplerOptions:
+    """A tf.function called with Grappler `options` (tf.config.optimizer's names) in force
+    during each call, and the previous ones back after it. TensorFlow optimizes a function's
+    graph when it is first called, with the options in force then, so these apply to this
+    function's graphs only. Everything else is the tf.function's own
+    (get_concrete_function, experimental_get_tracing_count, ...)."""
+
+    def __init__(self, function, options):
+        self._function, self._options = function, dict(options)
+
+    def __call__(self, *args):
+        saved = tf.config.optimizer.get_experimental_options()
+        tf.config.optimizer.set_experimental_options(self._options)
+        try:
+            return self._function(*args)
+        finally:
+            # options that were not set before are put back to TensorFlow's default (on)
+            tf.config.optimizer.set_experimental_options(
+                {k: saved.get(k, True) for k in self._options})
+
+    def __getattr__(self, name):
+        return getattr(self._function, name)
+
+
+def _compile(fn, strategy, jit_compile, grappler_options=None):
     """tf.function over the whole step; XLA on a single device when asked. The batch
     dimension may vary (an epoch's partial last batch): reduce_retracing makes the second
     batch size trace a shape-generic graph instead of one graph per size.
+    grappler_options: Grappler options for this step's graphs only (_WithGrapplerOptions).
 
     Under several replicas the step stays un-jitted: the optimizers' cross-replica
     all-reduce (a merge_call) cannot live inside an XLA cluster.
     """
     single = strategy.num_replicas_in_sync == 1
-    return tf.function(fn, jit_compile=bool(jit_compile and single), reduce_retracing=True)
+    step = tf.function(fn, jit_compile=bool(jit_compile and single), reduce_retracing=True)
+    return _WithGrapplerOptions(step, grappler_options) if grappler_options else step
 
 
 def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
@@ -281,7 +318,7 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
         return adapt(run_replicas(real, real_labels, z_d, noise_d, z_g, noise_g, fake_labels,
                                   aug_params), n)
 
-    return _compile(step, strategy, jit_compile)
+    return _compile(step, strategy, jit_compile, R1_GRAPPLER_OPTIONS)
 
 
 def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
