@@ -239,6 +239,10 @@ class FullyConnected(_Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def flops_per_image(self):
+        """2 x the multiply-adds of the matmul (model_summary's convention)."""
+        return 2 * int(self.kernel.shape[0]) * self.units
+
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class Conv2dLayer(_Layer):
@@ -283,6 +287,10 @@ class Conv2dLayer(_Layer):
         h = None if h is None else h // self.down
         w = None if w is None else w // self.down
         return (b, h, w, self.filters)
+
+    def flops_per_image(self):
+        h_out, w_out = int(self.output.shape[1]), int(self.output.shape[2])
+        return 2 * h_out * w_out * int(np.prod(self.kernel.shape))
 
 
 def modulated_conv2d(x, weight, styles, demodulate=True, up=1):
@@ -370,6 +378,14 @@ class SynthesisLayer(_Layer):
         w = None if w is None else w * self.up
         return (b, h, w, self.filters)
 
+    def flops_per_image(self):
+        """The convolution (a transposed one scatters from each input pixel), the affine
+        and the demodulation matmul; the FIR and element-wise work are left out."""
+        h_in, w_in = int(self.input[0].shape[1]), int(self.input[0].shape[2])
+        conv = h_in * w_in * int(np.prod(self.kernel.shape))
+        return 2 * (conv + int(np.prod(self.affine_kernel.shape))
+                    + int(np.prod(self.kernel.shape[2:])))
+
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ToRGB(_Layer):
@@ -410,6 +426,11 @@ class ToRGB(_Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0][:-1]) + (self.channels,)
+
+    def flops_per_image(self):
+        h, w = int(self.input[0].shape[1]), int(self.input[0].shape[2])
+        return 2 * (h * w * int(np.prod(self.kernel.shape))
+                    + int(np.prod(self.affine_kernel.shape)))
 
     def compute_output_spec(self, inputs):
         shape = self.compute_output_shape([inputs[0].shape, inputs[1].shape])
@@ -576,12 +597,22 @@ def _mapping_body(z, c, w_dim, num_layers, num_classes, lr_mul, embed_features=N
     return x
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MappingNetwork(keras.Model):
+    """A functional model with one addition: ``w_avg``, the (w_dim,) non-trainable variable
+    of its "broadcast" layer (also after loading from a .keras file)."""
+
+    @property
+    def w_avg(self):
+        return self.get_layer("broadcast").w_avg
+
+
 def build_mapping(z_dim=512, w_dim=512, num_ws=None, num_layers=8, num_classes=0,
                   lr_mul=0.01, name="mapping"):
     """NVlabs' mapping network: z (B, z_dim) [, c (B,) int32] -> ws (B, num_ws, w_dim).
 
-    Always float32 (as NVlabs). The model's ``w_avg`` attribute is the non-trainable
-    (w_dim,) variable of its "broadcast" layer. num_ws=None (the discriminator's label
+    Always float32 (as NVlabs). A MappingNetwork: its ``w_avg`` property is the
+    non-trainable (w_dim,) variable of its "broadcast" layer. num_ws=None (the discriminator's label
     mapping) gives (B, w_dim) with no broadcast and no w_avg; z_dim=0 means no z input.
     """
     z_dim = int(z_dim)
@@ -600,14 +631,10 @@ def build_mapping(z_dim=512, w_dim=512, num_ws=None, num_layers=8, num_classes=0
         c = keras.Input(shape=(), dtype="int32", name="label")
         inputs.append(c)
     x = _mapping_body(z, c, w_dim, num_layers, num_classes, lr_mul)
-    broadcast = None
-    if num_ws is not None:
-        broadcast = BroadcastWs(num_ws, dtype="float32", name="broadcast")
-        x = broadcast(x)                                   # (B, num_ws, w_dim)
-    model = keras.Model(inputs[0] if len(inputs) == 1 else inputs, x, name=name)
-    if broadcast is not None:
-        model.w_avg = broadcast.w_avg
-    return model
+    if num_ws is None:
+        return keras.Model(inputs[0] if len(inputs) == 1 else inputs, x, name=name)
+    x = BroadcastWs(num_ws, dtype="float32", name="broadcast")(x)   # (B, num_ws, w_dim)
+    return MappingNetwork(inputs[0] if len(inputs) == 1 else inputs, x, name=name)
 
 
 def build_synthesis(resolution, w_dim=512, channel_base=32768, channel_max=512,
@@ -683,6 +710,16 @@ def get_mapping(generator):
 def get_synthesis(generator):
     """The nested synthesis network ([ws, *noises] -> image) of a generator."""
     return generator.get_layer("synthesis")
+
+
+def get_w_avg(model):
+    """The w_avg variable (w_dim,) of a mapping network or of a generator holding one.
+
+    (The same as ``get_mapping(generator).w_avg``.)
+    """
+    if any(layer.name == "mapping" for layer in model.layers):
+        model = model.get_layer("mapping")
+    return model.get_layer("broadcast").w_avg
 
 
 # --------------------------------------------------------------------------------------
@@ -803,7 +840,8 @@ def _summaries(generator, discriminator, suffix=""):
     mapping = get_mapping(generator)
     out = tuple(int(d) for d in mapping.outputs[0].shape[1:])
     return [summary_line(generator, f"stylegan2 generator{suffix}"),
-            f"stylegan2 mapping{suffix}: {count_params(mapping):,} params, output {out}",
+            f"stylegan2 mapping{suffix.rstrip(',')}: {count_params(mapping):,} params, "
+            f"output {out}",
             summary_line(discriminator, f"stylegan2 discriminator{suffix}")]
 
 
