@@ -394,6 +394,30 @@ def test_gradients_reach_every_weight_and_r1_double_backprop():
     assert missing == ["b4_out/bias"]
 
 
+def test_path_length_double_backprop_through_synthesis():
+    """Path-length regularisation differentiates grad_ws(sum(img * y)) again, with respect
+    to G's weights: every op of the synthesis network needs a second derivative."""
+    rng = np.random.default_rng(11)
+    g = sg2.build_generator(16, **TINY_G)
+    mapping, synthesis = sg2.get_mapping(g), sg2.get_synthesis(g)
+    z = tf.constant(rng.standard_normal((2, 16)), tf.float32)
+    noises = noises_for(16, 2, rng)
+    y = tf.constant(rng.standard_normal((2, 16, 16, 3)) / 16.0, tf.float32)
+    with tf.GradientTape() as outer:
+        ws = mapping(z)
+        with tf.GradientTape() as inner:
+            inner.watch(ws)
+            out = tf.reduce_sum(synthesis([ws] + noises) * y)
+        lengths = tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(inner.gradient(out, ws)),
+                                                       axis=2), axis=1))
+        penalty = tf.reduce_sum(tf.square(lengths - 1.0))
+    grads = outer.gradient(penalty, g.trainable_variables)
+    assert np.isfinite(float(penalty))
+    # Only the ToRGB biases leave the gradient with respect to ws unchanged.
+    missing = sorted(v.path for v, gr in zip(g.trainable_variables, grads) if gr is None)
+    assert missing == ["b16_torgb/bias", "b4_torgb/bias", "b8_torgb/bias"]
+
+
 def test_keras_file_round_trip(tmp_path):
     rng = np.random.default_rng(10)
     g = sg2.build_generator(16, **TINY_G)
