@@ -9,6 +9,7 @@ from PIL import Image
 import dcgan
 import generate
 import SL_StyleGAN
+from skingan import sampling
 from skingan import writer as writer_module
 from skingan.errors import run_cli
 from skingan.images import minmax_to_uint8, to_uint8
@@ -105,10 +106,10 @@ def test_fast_path_writes_the_reference_bytes(stylegan_file, dcgan_file, tmp_pat
 
 
 def test_one_trace_for_every_batch_size(stylegan_file):
-    bundle = generate.load_generator(stylegan_file)
+    bundle = sampling.load_generator(stylegan_file)
     forward = writer_module.compiled_forward(bundle.model)
     for seeds in ([0, 1, 2], [3], [4, 5]):
-        forward(*generate.latent_inputs(bundle, seeds))
+        forward(*sampling.latent_inputs(bundle, seeds))
     assert forward.experimental_get_tracing_count() == 1
 
 
@@ -142,7 +143,7 @@ def test_writer_failure_is_one_line_error_and_leaves_no_partial_png(
 
 def test_interrupted_run_leaves_whole_pngs_only(stylegan_file, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    batches = generate.generate_images
+    batches = sampling.generate_images
 
     def interrupted(*args, **kwargs):
         for i, item in enumerate(batches(*args, **kwargs)):
