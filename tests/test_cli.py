@@ -79,6 +79,7 @@ def test_train_then_generate_end_to_end(tmp_path, tiny_images):
     (["--data", "/no/such/folder"], "not found: /no/such/folder"),
     (["--steps", "0"], "--steps: must be positive"),
 ])
+@pytest.mark.slow
 def test_train_bad_input_is_one_line_and_exit_2(tmp_path, tiny_images, args, message):
     if args[0] != "--data":
         args = ["--data", tiny_images] + args
@@ -89,6 +90,7 @@ def test_train_bad_input_is_one_line_and_exit_2(tmp_path, tiny_images, args, mes
     assert len(errors) == 1 and message in errors[0], result.stderr
 
 
+@pytest.mark.slow
 def test_generate_bad_input(tmp_path):
     (tmp_path / "models" / "unfinished").mkdir(parents=True)
     (tmp_path / "models" / "unfinished" / "config.json").write_text(

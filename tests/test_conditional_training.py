@@ -181,6 +181,7 @@ def test_grid_shows_at_most_eight_classes(tmp_path):
     np.testing.assert_array_equal(inputs[0][:8], inputs[0][8:16])   # same latents per row
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["dcgan", "sl-stylegan"])
 def test_conditional_resume_is_bit_identical(tmp_path, colour_data, model):
     from test_training import checkpoint_values
