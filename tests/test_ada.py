@@ -204,6 +204,7 @@ def test_unknown_transform_and_non_square_images_are_refused():
 
 # ---- compiled
 
+@pytest.mark.slow
 def test_draw_and_apply_inside_tf_function_match_eager():
     x = images()
     p = tf.Variable(0.7)

@@ -381,6 +381,7 @@ def test_summary_line():
     assert line.endswith("MFLOPs/image")
 
 
+@pytest.mark.slow
 def test_cli_summary_and_bad_resolution(capsys):
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "SL_StyleGAN.py"), "--summary", "32"],

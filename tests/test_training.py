@@ -97,7 +97,8 @@ def checkpoint_values(result):
 
 @pytest.mark.parametrize("model, options", [
     ("sl-stylegan", {}), ("dcgan", {}),
-    ("dcgan", {"augment": "color,translation,cutout", "ema": 0.9})])
+    pytest.param("dcgan", {"augment": "color,translation,cutout", "ema": 0.9},
+                 marks=pytest.mark.slow)])
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_images, model,
                                                          options):
     straight = run_training(tmp_path / "a", tiny_images, model=model, steps=6,
@@ -211,6 +212,7 @@ def test_finished_run_reports_its_disk_usage(tmp_path, tiny_images):
     assert format_bytes(999) == "999 bytes" and format_bytes(214_000_000) == "214.0 MB"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
 @pytest.mark.parametrize("option", ["xla", "mixed_precision"])
 def test_xla_and_bf16_runs_train_with_finite_losses(tmp_path, tiny_images, option, model):
