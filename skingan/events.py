@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from skingan import multiworker
+from skingan import checkpoints, multiworker
 from skingan import images as image_io
 from skingan.families import numpy_normal, with_labels
 
@@ -133,7 +133,10 @@ class QualityScore(Event):
                  + ("  (best so far: saved as generator_best.keras)" if improved else ""))
         if improved:
             self.tracker.record_best(state.step, scores)
-            self.folder.export(self.parts.shown, "generator_best")
+            path = os.path.join(self.folder.run_dir, "generator_best.keras")
+            with checkpoints.disk_full_stops(path, checkpoints.last_good(self.store.last_saved)
+                                             + " (generator_best.keras is the previous best)"):
+                self.folder.export(self.parts.shown, "generator_best")   # atomic
             self.store.save_best(state.step)
 
 
