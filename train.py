@@ -135,8 +135,9 @@ def build_parser():
     g.add_argument("--log-every", type=cli.positive_int,
                    help=f"iterations between progress lines (default: {D['log_every']})")
     g.add_argument("--keep-checkpoints", type=cli.keep_count,
-                   help="checkpoints kept, newest first; 'all' (or 0) keeps every one, as "
-                        f"the DCGAN authors did (default: {D['keep_checkpoints']})")
+                   help="checkpoints kept, newest first, besides the best-scoring one "
+                        "(see --eval-every; generate.py --best); 'all' (or 0) keeps every "
+                        f"one, as the DCGAN authors did (default: {D['keep_checkpoints']})")
     g.add_argument("--check-run", metavar="NAME",
                    help="check every file of run NAME (restore each checkpoint, load each "
                         "export), one line per file, then exit: 0 when all are intact, 2 "
@@ -151,8 +152,10 @@ def build_parser():
     g = p.add_argument_group("quality during training")
     g.add_argument("--eval-every", type=cli.non_negative_int,
                    help="iterations between quality scores (SWD, FID with --eval-fid) on fixed "
-                        "latents; the best generator is kept as generator_best.keras "
-                        f"(default: {D['eval_every']}; 0 is off)")
+                        "latents, and at the end; the best generator is kept as "
+                        "generator_best.keras and its checkpoint is never rotated away "
+                        "(generate.py --best). 0 turns scores off (default: "
+                        f"{eval_defaults()})")
     g.add_argument("--eval-images", type=cli.positive_int,
                    help=f"images per score (default: {D['eval_images']})")
     g.add_argument("--eval-fid", action="store_true", default=None,
@@ -174,6 +177,14 @@ def build_parser():
                         "writes the run's files, so its --models-dir must be on storage all "
                         "machines share")
     return p
+
+
+def eval_defaults():
+    """'sl-stylegan 1000, dcgan 500 on real data; 100 on the demo data', from the registry."""
+    from skingan.families import FAMILIES
+    real = ", ".join(f"{f.name} {f.defaults['eval_every']}" for f in FAMILIES.values())
+    demo = sorted({f.demo["eval_every"] for f in FAMILIES.values()})
+    return f"{real} on real data; {', '.join(map(str, demo))} on the demo data"
 
 
 def main(argv=None):

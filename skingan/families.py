@@ -123,9 +123,9 @@ FAMILIES = {
         defaults=dict(resolution=256, batch_size=16, steps=20000, epochs=None, lr=1e-4,
                       beta1=0.0, beta2=0.99, adam_epsilon=1e-7, lr_decay=1e-5,
                       crop="resize", hflip=True, dropout=0.6, r1_every=1,
-                      sample_every=500, checkpoint_every=500),
+                      sample_every=500, checkpoint_every=500, eval_every=1000),
         demo=dict(resolution=32, batch_size=16, steps=500, epochs=None, sample_every=50,
-                  checkpoint_every=100),
+                  checkpoint_every=100, eval_every=100, eval_images=200),
         paper="Qin et al. 2020 and their Keras code: Adam 1e-4, betas (0, 0.99), Keras' "
               "epsilon 1e-7 and time decay 1e-5, batch 16, 20,000 iterations at 256 px, "
               "images squashed to a square, random horizontal flips, models and an 8 x 4 "
@@ -139,9 +139,9 @@ FAMILIES = {
         defaults=dict(resolution=64, batch_size=257, steps=None, epochs=2000, lr=2e-4,
                       beta1=0.5, beta2=0.999, adam_epsilon=1e-8, lr_decay=0.0,
                       crop="center", hflip=False, dropout=None,
-                      sample_every=50, checkpoint_every=50),
+                      sample_every=50, checkpoint_every=50, eval_every=500),
         demo=dict(resolution=32, batch_size=64, steps=300, epochs=None, sample_every=50,
-                  checkpoint_every=100),
+                  checkpoint_every=100, eval_every=100, eval_images=200),
         paper="Bhavsar et al. 2021 and their PyTorch code: Adam 2e-4, betas (0.5, 0.999), "
               "PyTorch's epsilon 1e-8, batch 257, 2,000 epochs with the last partial batch "
               "kept, shorter side resized to 64 then centre-cropped, no flips, a 64-image "

@@ -146,15 +146,18 @@ def _from_checkpoint(run_dir, settings, step):
     return parts.shown, kept[step]
 
 
-def load_generator(spec, models_dir=MODELS_DIR, step=None):
+def load_generator(spec, models_dir=MODELS_DIR, step=None, best=False):
     """A GeneratorBundle from a run (name, run folder or Results folder; its exported
-    generator.keras, or the checkpoint at `step`) or a bare .keras file."""
+    generator.keras, the checkpoint at `step`, or with `best` the checkpoint of the step
+    the run scored best, loaded exactly as `step` would load it) or a bare .keras file."""
     from skingan.config import LEGACY
     from skingan.families import get_family
     from skingan.runs import has_config, read_config
     is_file = spec.endswith(".keras")
-    if is_file and step is not None:
-        raise UserError("--step needs a run, not a .keras file")
+    if best and step is not None:
+        raise UserError("give --best or --step, not both")
+    if is_file and (step is not None or best):
+        raise UserError(f"--{'best' if best else 'step'} needs a run, not a .keras file")
     # A run's own generator.keras is loaded as the run's export: when it is damaged, the
     # run's checkpoints can export it again.
     own_export = is_file and os.path.basename(spec) == "generator.keras" and \
@@ -168,6 +171,10 @@ def load_generator(spec, models_dir=MODELS_DIR, step=None):
             else find_run_dir(spec, models_dir)
         doc = read_config(run_dir)
         settings = dict(LEGACY, **doc["settings"])
+        if best:
+            from skingan.checkpoints import best_kept_step
+            step = best_kept_step(os.path.join(run_dir, "checkpoints"))
+            _note(f"generating from the best checkpoint: step {step}")
         if step is not None:
             model, source = _from_checkpoint(run_dir, settings, step)
         else:
