@@ -322,8 +322,9 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
             state.pl_mean.assign(out["pl_mean"])
             move_w_avg(out["w_mean"])
             return out["pl"]
-        pl_due = tf.equal(idx % PL_EVERY, 0) if with_pl else tf.constant(False)
-        metrics["pl"] = tf.cond(pl_due, run_g_reg, lambda: tf.constant(0.0))
+        metrics["pl"] = (tf.cond(tf.equal(idx % PL_EVERY, 0), run_g_reg,
+                                 lambda: tf.constant(0.0))
+                         if with_pl else tf.constant(0.0))     # 'cifar': no Greg at all
 
         d_metrics = reduce(strategy.run(d_main, args=(real, real_labels, g_in["dmain"],
                                                       only("fake_dmain"), aug_params)))
@@ -335,12 +336,12 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
         def run_d_reg():
             out = reduce(strategy.run(d_reg, args=(real, real_labels, aug_params)))
             return [out["r1"]] + [out[k] for k in sign_keys]
-        r1_due = tf.equal(idx % r1_every, 0) if lazy_r1 else tf.constant(False)
-        reg = tf.cond(r1_due, run_d_reg,
-                      lambda: [tf.constant(0.0)] + [tf.constant(0.0) for _ in sign_keys])
-        metrics["r1"] = metrics["r1"] + reg[0]
-        for key, value in zip(sign_keys, reg[1:]):
-            metrics[key] = metrics[key] + value
+        if lazy_r1:    # else R1 ran inside Dmain ('Dboth') or gamma is 0
+            reg = tf.cond(tf.equal(idx % r1_every, 0), run_d_reg,
+                          lambda: [tf.constant(0.0)] + [tf.constant(0.0) for _ in sign_keys])
+            metrics["r1"] = metrics["r1"] + reg[0]
+            for key, value in zip(sign_keys, reg[1:]):
+                metrics[key] = metrics[key] + value
 
         if update_ema is not None:
             update_ema(n, state.cur_nimg)

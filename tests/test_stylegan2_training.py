@@ -294,6 +294,9 @@ def test_generate_evaluate_and_check_run_work_on_a_stylegan2_run(resumed_run, ca
                             "--resolution", "16", "--swd-images", "16",
                             "--feature-net", "random-small"])
     assert result["swd"]["average"] > 0
+    # classify.py --synthetic CLASS=RUN's one call into a GAN run
+    from skingan.benefit.sources import generate_from_run
+    assert generate_from_run(run, 5, 0, models, min_resolution=16).shape == (5, 16, 16, 3)
     assert train.main(["--check-run", run, "--models-dir", models]) > 0
     assert "files ok" in capsys.readouterr().out
 
