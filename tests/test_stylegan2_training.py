@@ -365,3 +365,16 @@ def test_two_logical_devices_match_one_device():
     assert report["pl_mean"][0] > 0
     assert abs(report["pl_mean"][0] - report["pl_mean"][1]) < 1e-6
     assert report["max_weight_diff"] < 1e-5
+
+
+def test_ema_copy_pairs_variables_by_path_whatever_the_clone_order():
+    # build_mapping keeps w_avg as a model attribute too, which puts it first in the
+    # original's variables but not in a clone's: the EMA must pair them by path.
+    import keras
+    import StyleGAN2
+    from skingan.steps import paired_variables
+    g = StyleGAN2.build_generator(8, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64)
+    clone = keras.models.clone_model(g)
+    pairs = paired_variables(g, clone)
+    assert len(pairs) == len(g.variables)
+    assert all(e.path == v.path and e.shape == v.shape for e, v in pairs)
