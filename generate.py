@@ -60,7 +60,8 @@ def build_parser():
                         "or 'all': --n images of every class, each class in its own "
                         "subfolder of --out")
     p.add_argument("--truncation", type=float,
-                   help="truncation psi for sl-stylegan (e.g. 0.7); off by default")
+                   help="truncation psi for sl-stylegan or stylegan2 (e.g. 0.7); off by "
+                        "default")
     p.add_argument("--normalize", choices=("none", "minmax"), default="none",
                    help="'none' maps the model's pixel range linearly to 0-255; 'minmax' "
                         "stretches each image to its own full range, which reproduces the "

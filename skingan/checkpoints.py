@@ -93,6 +93,8 @@ def saved_items(parts):
         items["ema_generator"] = list(parts.ema_generator.variables)
     if parts.ada is not None:
         items.update(parts.ada.checkpoint_items())     # p, its accumulators and r_t
+    if parts.step_state is not None:                   # StyleGAN2's counters and pl_mean
+        items.update(parts.step_state.checkpoint_items())
     return items
 
 
