@@ -1,0 +1,139 @@
+"""The data-copying test (skingan/copying.py) on hand-made cases, copies.png, and the rules
+built on it."""
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import make_moons
+
+from skingan import copying
+
+
+def moons(n, seed):
+    """Points on two 2-D half circles, the paper's own toy data (noise 0.1)."""
+    return make_moons(n_samples=n, noise=0.1, random_state=seed)[0]
+
+
+TRAIN = moons(1000, 1)
+HELDOUT = moons(500, 2)
+
+
+def c_t(generated, cells=5):
+    return copying.data_copying_test(TRAIN, HELDOUT, generated, cells=cells, seed=0)["C_T"]
+
+
+def test_copies_of_the_training_set_are_strongly_negative():
+    rng = np.random.default_rng(0)
+    copies = TRAIN[rng.choice(len(TRAIN), 500)] + rng.normal(0, 1e-4, (500, 2))
+    assert c_t(copies) < -10
+
+
+def test_fresh_draws_of_the_same_distribution_score_near_zero():
+    for seed in (3, 4, 5):
+        assert abs(c_t(moons(500, seed))) < 2
+
+
+def test_blurred_points_and_means_score_positive():
+    rng = np.random.default_rng(0)
+    # the paper's underfitting KDE: training points blurred by a wide kernel
+    blurred = TRAIN[rng.choice(len(TRAIN), 500)] + rng.normal(0, 0.3, (500, 2))
+    assert c_t(blurred) > 3
+    # means of random pairs of training points lie off the moons, away from every point
+    pairs = rng.choice(len(TRAIN), (500, 2))
+    assert c_t(TRAIN[pairs].mean(axis=1)) > 3
+
+
+def test_mann_whitney_z_matches_scipy_u_with_the_normal_approximation():
+    from scipy.stats import mannwhitneyu
+    rng = np.random.default_rng(0)
+    gen, held = rng.normal(0, 1, 37), rng.normal(0.3, 1, 52)
+    m, n = len(gen), len(held)
+    # U of the generated sample: pairs where the generated distance is the larger one
+    u_count = np.sum(gen[:, None] > held[None, :]) + 0.5 * np.sum(gen[:, None] == held[None, :])
+    u_scipy = mannwhitneyu(gen, held).statistic
+    assert u_count == pytest.approx(u_scipy)
+    expected = (u_scipy - m * n / 2) / np.sqrt(m * n * (m + n + 1) / 12)
+    assert copying.mann_whitney_z(gen, held) == pytest.approx(expected, rel=1e-12)
+    # sign: generated closer than held-out -> negative, U = 0 at the extreme
+    assert copying.mann_whitney_z(np.zeros(10), np.ones(10)) == pytest.approx(
+        -50 / np.sqrt(100 * 21 / 12))
+    assert copying.mann_whitney_z(np.ones(10), np.zeros(10)) > 0
+
+
+def test_cells_with_too_few_generated_images_are_left_out():
+    rng = np.random.default_rng(0)
+    # two far clusters on a line: k-means with 2 cells puts each in its own cell
+    train = np.concatenate([rng.normal(0, 1, 200), rng.normal(100, 1, 200)])[:, None]
+    held = np.concatenate([rng.normal(0, 1, 50), rng.normal(100, 1, 150)])[:, None]
+    near_zero = rng.normal(0, 1, 60)[:, None]
+    for count, used in ((20, False), (21, True)):
+        copies_at_100 = train[200:200 + count] + 1e-6      # copies: a very negative Z_U
+        result = copying.data_copying_test(train, held, np.concatenate([near_zero,
+                                                                        copies_at_100]), cells=2)
+        rows = sorted(result["per_cell"], key=lambda r: r["generated"], reverse=True)
+        assert [r["generated"] for r in rows] == [60, count]
+        assert rows[1]["used"] is used and rows[0]["used"]
+        if used:        # weighted by the held-out share of each cell: 50 and 150 of 200
+            expected = (0.25 * rows[0]["z"] + 0.75 * rows[1]["z"]) / 1.0
+        else:
+            expected = rows[0]["z"]
+        assert result["C_T"] == pytest.approx(expected)
+        assert result["cells_used"] == (2 if used else 1)
+
+
+def test_refuses_cells_the_heldout_set_cannot_fill():
+    with pytest.raises(copying.CopyingError, match="at least 5 held-out"):
+        copying.data_copying_test(TRAIN, HELDOUT[:4], moons(100, 3), cells=5)
+    with pytest.raises(copying.CopyingError, match="no cell holds more than 20"):
+        copying.data_copying_test(TRAIN, HELDOUT, moons(30, 3), cells=5)
+    # all held-out images in one corner of the data: other cells have none
+    corner = HELDOUT[HELDOUT[:, 0] < -0.5]
+    with pytest.raises(copying.CopyingError, match="every cell needs both"):
+        copying.data_copying_test(TRAIN, corner, moons(500, 3), cells=5)
+
+
+def test_near_copy_fraction_finds_the_known_copies():
+    rng = np.random.default_rng(0)
+    train, held = rng.normal(0, 1, (300, 8)), rng.normal(0, 1, (300, 8))
+    copies = train[rng.choice(300, 30, replace=False)]
+    generated = np.concatenate([copies, rng.normal(0, 1, (270, 8))])
+    per_image = copying.nearest_copies(train, held, generated)
+    assert per_image["near_copy"][:30].all()
+    assert np.all(per_image["distance"][:30] == 0)
+    # 30 copies, and about 5 % of the 270 fresh draws
+    assert 30 / 300 <= per_image["near_copy_fraction"] <= (30 + 0.1 * 270) / 300
+    assert np.median(per_image["relative"][30:]) == pytest.approx(1, abs=0.15)
+    fresh = copying.nearest_copies(train, held, rng.normal(0, 1, (2000, 8)))
+    assert fresh["near_copy_fraction"] == pytest.approx(0.05, abs=0.03)
+
+
+def test_pixel_feature_standardises_with_the_training_set():
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (20, 64, 64, 3), np.uint8)
+    other = rng.integers(0, 256, (5, 16, 16, 3), np.uint8)
+    f_train, f_other = copying.pixel_features(train, other)
+    assert f_train.shape == (20, 3072) and f_other.shape == (5, 3072)
+    np.testing.assert_allclose(f_train.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(f_train.std(axis=0), 1, atol=1e-3)
+
+
+def test_copies_png_pairs_each_generated_image_with_its_nearest_training_image(tmp_path):
+    rng = np.random.default_rng(0)
+    train = rng.integers(0, 256, (40, 16, 16, 3), np.uint8)
+    copied = rng.permutation(40)[:16]
+    generated = np.concatenate([rng.integers(0, 256, (10, 16, 16, 3), np.uint8),
+                                train[copied]])
+    f_train, f_held, f_gen = copying.pixel_features(
+        train, rng.integers(0, 256, (30, 16, 16, 3), np.uint8), generated)
+    per_image = copying.nearest_copies(f_train, f_held, f_gen)
+    path = str(tmp_path / "copies.png")
+    pairs = copying.save_copies_png(path, generated, train, per_image)
+    assert sorted(g for g, _, _ in pairs) == list(range(10, 26))        # the 16 copies
+    assert all(t == copied[g - 10] and d < 1e-3 for g, t, d in pairs)
+    grid = np.asarray(Image.open(path))
+    pad, side = 2, 16
+    for k, (g, t, _) in enumerate(pairs):
+        row, slot = divmod(k, 4)
+        y = pad + row * (side + pad)
+        x_gen, x_train = pad + 2 * slot * (side + pad), pad + (2 * slot + 1) * (side + pad)
+        np.testing.assert_array_equal(grid[y:y + side, x_gen:x_gen + side], generated[g])
+        np.testing.assert_array_equal(grid[y:y + side, x_train:x_train + side], train[t])
