@@ -276,3 +276,49 @@ def format_lines(result, verbose=False):
                          f"{r['generated']:>6} {r['weight']:>7.3f} {z:>8}  "
                          f"{'yes' if r['used'] else 'no (<= 20 generated)'}")
     return lines
+
+
+# ----------------------------------------------------------------------------------------------
+# Where the three sets come from
+# ----------------------------------------------------------------------------------------------
+
+def split_by_ids(source, trained_ids):
+    """data_loader.ImageSource of one class -> (trained on, held out): the images whose ids
+    (file stems) are in `trained_ids`, and every other image of the source."""
+    import dataclasses
+
+    from data_loader import image_id
+    trained_ids = set(trained_ids)
+    train = [p for p in source.paths if image_id(p) in trained_ids]
+    heldout = [p for p in source.paths if image_id(p) not in trained_ids]
+    return (dataclasses.replace(source, paths=train), dataclasses.replace(source, paths=heldout))
+
+
+def check_no_overlap(train_paths, heldout_paths, train_uint8=None, heldout_uint8=None,
+                     what=("training", "held-out")):
+    """Refuse held-out images that are training images: the same image id (file stem), or,
+    given the decoded images, identical pixels under another name."""
+    import hashlib
+
+    from data_loader import image_id
+    ids = {image_id(p) for p in train_paths}
+    shared = [p for p in heldout_paths if image_id(p) in ids]
+    if shared:
+        raise CopyingError(f"{len(shared)} {what[1]} image(s) are also {what[0]} images (same "
+                           f"id), e.g. {shared[0]}; the held-out set must be images the GAN "
+                           "never saw")
+    if train_uint8 is None:
+        return
+
+    def digest(img):
+        return hashlib.sha1(np.ascontiguousarray(img).tobytes()).hexdigest()
+    seen = {digest(img): i for i, img in enumerate(train_uint8)}
+    same = [(i, seen[d]) for i, d in ((i, digest(img)) for i, img in enumerate(heldout_uint8))
+            if d in seen]
+    if same:
+        i, j = same[0]
+        named = len(heldout_uint8) == len(heldout_paths) and len(train_uint8) == len(train_paths)
+        example = f", e.g. {heldout_paths[i]} and {train_paths[j]}" if named else ""
+        raise CopyingError(f"{len(same)} {what[1]} image(s) have the same pixels as a "
+                           f"{what[0]} image{example}; remove the duplicates from the "
+                           "held-out set")

@@ -1,8 +1,14 @@
 """The data-copying test (skingan/copying.py) on hand-made cases, copies.png, and the rules
 built on it."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import ROOT
 from sklearn.datasets import make_moons
 
 from skingan import copying
@@ -137,3 +143,88 @@ def test_copies_png_pairs_each_generated_image_with_its_nearest_training_image(t
         x_gen, x_train = pad + 2 * slot * (side + pad), pad + (2 * slot + 1) * (side + pad)
         np.testing.assert_array_equal(grid[y:y + side, x_gen:x_gen + side], generated[g])
         np.testing.assert_array_equal(grid[y:y + side, x_train:x_train + side], train[t])
+
+
+# ----------------------------------------------------------------------------------------------
+# evaluate.py --copying, as a user runs it
+# ----------------------------------------------------------------------------------------------
+
+def write_set(folder, images, prefix):
+    os.makedirs(folder, exist_ok=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(os.path.join(folder, f"{prefix}{i:03d}.png"))
+    return str(folder)
+
+
+def blobs(n, seed, size=16):
+    """n images of a bright square at a random place on a random dark background."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, size, size, 3), np.uint8)
+    for img in out:
+        img[:] = rng.integers(0, 60, 3)
+        y, x = rng.integers(0, size - 6, 2)
+        img[y:y + 6, x:x + 6] = rng.integers(120, 256, 3)
+    return out
+
+
+def run_evaluate(args, home):
+    env = dict(os.environ, HOME=str(home), KERAS_HOME=str(home / "keras"),
+               CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py")] + args,
+                          capture_output=True, text=True, env=env, cwd=str(home), timeout=300)
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    base = tmp_path_factory.mktemp("copying")
+    train = blobs(60, 0)
+    return base, train, write_set(base / "train", train, "t"), \
+        write_set(base / "heldout", blobs(40, 1), "h")
+
+
+def one_error_line(proc):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), \
+        proc.stderr
+    return lines[0]
+
+
+def test_evaluate_refuses_a_heldout_set_too_small_for_the_cells(sets):
+    base, train, train_dir, _ = sets
+    small = write_set(base / "small", blobs(3, 2), "s")
+    fake = write_set(base / "fake_small", blobs(30, 3), "f")
+    line = one_error_line(run_evaluate(["--copying", "--train", train_dir, "--heldout", small,
+                                        "--fake", fake], base))
+    assert "needs at least 5 held-out images" in line and "got 3" in line
+
+
+def test_evaluate_refuses_heldout_images_that_are_training_images(sets):
+    base, train, train_dir, heldout_dir = sets
+    fake = write_set(base / "fake_overlap", blobs(30, 3), "f")
+    # the same file name (image id) in both sets
+    same_id = write_set(base / "same_id", np.concatenate([blobs(10, 4), train[:1]]), "t")
+    line = one_error_line(run_evaluate(["--copying", "--train", train_dir, "--heldout",
+                                        same_id, "--fake", fake], base))
+    assert "same id" in line
+    # a training image under another name
+    same_pixels = write_set(base / "same_pixels", np.concatenate([blobs(10, 4), train[5:6]]),
+                            "p")
+    line = one_error_line(run_evaluate(["--copying", "--train", train_dir, "--heldout",
+                                        same_pixels, "--fake", fake], base))
+    assert "same pixels" in line and "t005.png" in line
+
+
+@pytest.mark.slow
+def test_evaluate_copying_of_copies_reports_a_strongly_negative_c_t(sets):
+    base, train, train_dir, heldout_dir = sets
+    fake = write_set(base / "fake_copies", train, "f")       # the training set, renamed
+    out = base / "copying.json"
+    proc = run_evaluate(["--copying", "--train", train_dir, "--heldout", heldout_dir,
+                         "--fake", fake, "--cells", "2", "--verbose", "--json", str(out)], base)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())["copying"]
+    assert report["feature"] == "pixels-32" and report["cells"] == 2
+    assert report["C_T"] < -3 and report["copies"]
+    assert report["near_copy_fraction"] == 1.0
+    assert "C_T" in proc.stdout and "COPIES" in proc.stdout and "Z_U" in proc.stdout
+    assert os.path.isfile(report["copies_png"])
