@@ -62,11 +62,11 @@ def resize_uint8(images, resolution):
 
 
 def generate_fakes(args, log=print, bundle=None, label=None):
-    """--run: generate --n images (of class `label`) with generate.py -> (bundle, uint8
+    """--run: generate --n images (of class `label`) with skingan.sampling -> (bundle, uint8
     (n, R, R, 3))."""
     import numpy as np
 
-    from generate import generate_images, load_generator
+    from skingan.sampling import generate_images, load_generator
     bundle = bundle or load_generator(args.run, args.models_dir)
     batches, done = [], 0
     for _, batch in generate_images(bundle, args.n, seed=args.seed, batch_size=args.batch_size,
@@ -83,7 +83,7 @@ def run_classes(args):
     None. Read from its config.json, before TensorFlow is imported."""
     if not args.run or args.run.endswith(".keras"):
         return None
-    from generate import find_run_dir
+    from skingan.sampling import find_run_dir
     from skingan.runs import read_config
     settings = read_config(find_run_dir(args.run, args.models_dir))["settings"]
     if not settings.get("conditional"):
@@ -143,7 +143,7 @@ def evaluate_per_class(args, classes):
     """A conditional run, class by class: --n images of each class against that class's
     real images, then the mean over the classes."""
     from data_loader import load_images
-    from generate import load_generator
+    from skingan.sampling import load_generator
     from skingan.runs import read_config
     sources = {c: find_set(args.real, "--real", args.labels, c) for c in classes}
     quiet_tf.import_tensorflow()
@@ -203,7 +203,7 @@ def evaluate_one(args):
         fake_source = find_set(args.fake, "--fake")
         fake_size = fake_image_size(fake_source.paths)
     elif not args.run.endswith(".keras"):        # unknown run: fail before loading Keras
-        from generate import find_run_dir
+        from skingan.sampling import find_run_dir
         find_run_dir(args.run, args.models_dir)
     copy_sets = copying_sources(args) if args.copying else None   # refusals before TensorFlow
     quiet_tf.import_tensorflow()                 # before anything else imports TensorFlow
@@ -268,7 +268,7 @@ def run_split(args):
     """--run RUN --copying: (trained on, held out) ImageSources from the run's config.json
     (its data, labels and class) and trained_images.txt."""
     from data_loader import DataError, find_images
-    from generate import find_run_dir
+    from skingan.sampling import find_run_dir
     from skingan import copying
     from skingan.runs import TRAINED_IMAGES, read_config
     if args.run.endswith(".keras"):
