@@ -45,7 +45,9 @@ def build_parser():
     g.add_argument("--exclude", metavar="CSV",
                    help="leave these images out of training: a classifier's split.csv "
                         "(every image whose fold is not 'train') or any CSV with an 'image' "
-                        "column; the ids trained on are kept in the run's trained_images.txt")
+                        "column; the ids trained on are kept in the run's trained_images.txt. "
+                        "With --eval-every, the excluded images of the class are the held-out "
+                        "set of the data-copying test (C_T, docs/copying.md)")
     g.add_argument("--crop", choices=["resize", "center"],
                    help="'resize' squashes the whole image to a square (SL-StyleGAN's "
                         "authors); 'center' resizes the shorter side and crops the centre "
@@ -141,8 +143,9 @@ def build_parser():
     g = p.add_argument_group("quality during training")
     g.add_argument("--eval-every", type=cli.non_negative_int,
                    help="iterations between quality scores (SWD, FID with --eval-fid) on fixed "
-                        "latents; the best generator is kept as generator_best.keras "
-                        "(default: 0, off)")
+                        "latents, and C_T (data copying) when --exclude holds images out; "
+                        "the best generator that does not copy (C_T >= -3) is kept as "
+                        "generator_best.keras (default: 0, off)")
     g.add_argument("--eval-images", type=cli.positive_int,
                    help="images per score (default: 500)")
     g.add_argument("--eval-fid", action="store_true", default=None,

@@ -68,15 +68,30 @@ def resize_images(images, size):
                      for img in images])
 
 
+def _flat_pixels(images):
+    """uint8 (N, r, r, 3) -> float32 (N, 32 * 32 * 3) in [0, 1]."""
+    return resize_images(images, PIXEL_SIZE).reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def pixel_stats(train):
+    """The training set's per-dimension mean and std of the pixels-32 feature (std floored
+    at 1/255, one grey level, so a constant pixel does not blow up)."""
+    flat = _flat_pixels(train)
+    return flat.mean(axis=0), np.maximum(flat.std(axis=0), 1.0 / 255.0)
+
+
+def pixel_project(images, stats):
+    """The pixels-32 feature of uint8 images with the training set's `stats`."""
+    mean, std = stats
+    return (_flat_pixels(images) - mean) / std
+
+
 def pixel_features(train, *others):
     """The "pixels-32" feature of uint8 image sets: (N, 32 * 32 * 3) float32 each, every
-    dimension standardised with the training set's mean and std (std floored at 1/255, so a
-    constant pixel does not blow up). Returns [train features, *other sets' features]."""
-    flat = [resize_images(x, PIXEL_SIZE).reshape(len(x), -1).astype(np.float32) / 255.0
-            for x in (train, *others)]
-    mean = flat[0].mean(axis=0)
-    std = np.maximum(flat[0].std(axis=0), 1.0 / 255.0)
-    return [(x - mean) / std for x in flat]
+    dimension standardised with the training set's statistics (pixel_stats). Returns
+    [train features, *other sets' features]."""
+    stats = pixel_stats(train)
+    return [pixel_project(x, stats) for x in (train, *others)]
 
 
 def features(train, heldout, generated, feature="auto", feature_model=None,
@@ -127,7 +142,8 @@ def mann_whitney_z(generated_d, heldout_d):
 def fit_cells(train_feats, cells, seed=0):
     """k-means with `cells` centres on the training features (scikit-learn, seeded)."""
     from sklearn.cluster import KMeans
-    return KMeans(n_clusters=cells, n_init=10, random_state=seed).fit(train_feats)
+    return KMeans(n_clusters=cells, n_init=10, random_state=seed).fit(
+        np.asarray(train_feats, np.float64))
 
 
 def check_sizes(n_train, n_heldout, cells):
@@ -141,6 +157,19 @@ def check_sizes(n_train, n_heldout, cells):
     if n_train < cells:
         raise CopyingError(f"the data-copying test with {cells} cells needs at least {cells} "
                            f"training images, got {n_train}")
+
+
+def check_cells(kmeans, train, heldout):
+    """Every cell must hold training and held-out points (the reference refuses otherwise).
+    Returns the cells of the training and held-out points."""
+    cell_t, cell_p = (kmeans.predict(np.asarray(x, np.float64)) for x in (train, heldout))
+    for c in range(kmeans.n_clusters):
+        n_t, n_p = int(np.sum(cell_t == c)), int(np.sum(cell_p == c))
+        if n_t == 0 or n_p == 0:
+            raise CopyingError(
+                f"cell {c} of {kmeans.n_clusters} holds {n_p} held-out and {n_t} training "
+                "images; every cell needs both: pass fewer --cells or hold out more images")
+    return cell_t, cell_p
 
 
 def data_copying_test(train_feats, heldout_feats, generated_feats, cells=DEFAULT_CELLS,
@@ -159,14 +188,11 @@ def data_copying_test(train_feats, heldout_feats, generated_feats, cells=DEFAULT
     generated = np.asarray(generated_feats, np.float64)
     check_sizes(len(train), len(heldout), cells)
     kmeans = kmeans or fit_cells(train, cells, seed)
-    cell_t, cell_p, cell_q = (kmeans.predict(x) for x in (train, heldout, generated))
+    cell_t, cell_p = check_cells(kmeans, train, heldout)
+    cell_q = kmeans.predict(generated)                 # all float64, as the cells were fitted
     rows = []
     for c in range(cells):
         t, p, q = train[cell_t == c], heldout[cell_p == c], generated[cell_q == c]
-        if len(p) == 0 or len(t) == 0:
-            raise CopyingError(
-                f"cell {c} of {cells} holds {len(p)} held-out and {len(t)} training images; "
-                "every cell needs both: pass fewer --cells or hold out more images")
         row = {"cell": c, "train": len(t), "heldout": len(p), "generated": len(q),
                "weight": len(p) / len(heldout), "z": None, "used": len(q) > min_generated}
         if len(q):

@@ -228,3 +228,41 @@ def test_evaluate_copying_of_copies_reports_a_strongly_negative_c_t(sets):
     assert report["near_copy_fraction"] == 1.0
     assert "C_T" in proc.stdout and "COPIES" in proc.stdout and "Z_U" in proc.stdout
     assert os.path.isfile(report["copies_png"])
+
+
+# ----------------------------------------------------------------------------------------------
+# During training: C_T beside SWD, and the best generator is one that does not copy
+# ----------------------------------------------------------------------------------------------
+
+def test_is_new_best_skips_a_copying_generator():
+    from skingan.quality import is_new_best
+    assert is_new_best(10.0, 20.0, c_t=-0.5)
+    assert not is_new_best(10.0, 20.0, c_t=-3.5)          # better SWD, but it copies
+    assert is_new_best(10.0, 20.0, c_t=None)              # no held-out images: SWD alone
+    assert not is_new_best(30.0, 20.0, c_t=0.0)
+
+
+def test_tracker_logs_c_t_and_never_keeps_a_copying_generator(tmp_path):
+    import csv
+
+    from skingan.quality import QualityTracker
+    train, heldout, fresh = blobs(120, 0), blobs(80, 1), blobs(120, 2)
+    lines = []
+    tracker = QualityTracker(train, 120, seed=0, results_dir=str(tmp_path), log=lines.append,
+                             heldout_uint8=heldout, cells=3)
+    tracker.start_log(0)
+    zeros = lambda normal, n: np.zeros((n, 1), np.float32)   # noqa: E731  inputs unused
+    outcomes = []
+    for step, fakes in ((10, train), (20, fresh), (30, train)):
+        scores, improved = tracker.evaluate(step, lambda _inputs, f=fakes: f, zeros)
+        outcomes.append((scores, improved))
+    (copy1, best1), (fresh_s, best2), (copy2, best3) = outcomes
+    assert copy1["c_t"] < -3 and not best1             # the lowest SWD, but a copy
+    assert abs(fresh_s["c_t"]) < 3 and best2
+    assert copy2["swd"] < fresh_s["swd"] and not best3
+    assert float(tracker.best.numpy()) == pytest.approx(fresh_s["swd"])
+    assert sum("warning: C_T" in line for line in lines) == 2
+    with open(tmp_path / "metrics.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["step", "swd", "fid", "c_t", "near_copies"]
+    assert [r[0] for r in rows[1:]] == ["10", "20", "30"] and float(rows[1][4]) == 1.0
