@@ -127,6 +127,7 @@ def main(argv=None):
     p.add_argument("--evals", type=int, default=4, help="checkpoints scored per run")
     p.add_argument("--data", default="demo,ph2", help="comma-separated: demo, ph2")
     p.add_argument("--families", default=",".join(FAMILIES))
+    p.add_argument("--ph2", default=PH2, help="folder of the PH2 patches (default: %(default)s)")
     args = p.parse_args(argv)
     every = max(1, args.steps // args.evals)
     budget = (f"{args.steps} iterations of batch 16 ({args.steps * 16 / 1000:g} kimg) at "
@@ -138,7 +139,7 @@ def main(argv=None):
         table = ["| data | generated images | step | SWD x 10^3 | C_T | near copies |",
                  "|---|---|---:|---:|---:|---:|"]
         for tag in [d for d in args.data.split(",") if d]:
-            sets = demo_sets(root) if tag == "demo" else ph2_sets()
+            sets = demo_sets(root) if tag == "demo" else ph2_sets(args.ph2)
             data, exclude, imgs = prepare(sets, root, tag)
             from skingan.metrics import swd
             refs = {"the training set itself (x3)": np.concatenate([imgs["train"]] * 3),

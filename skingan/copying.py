@@ -7,7 +7,9 @@ trained on) and generated images Q_m.
 
 1. Cells: k-means on T (scikit-learn, seeded); every point goes to the cell of its nearest
    centre. Each cell must hold training and held-out points (the reference code refuses
-   otherwise), so --cells is bounded by what the held-out set can fill.
+   otherwise), so --cells is bounded by what the held-out set can fill; we also ask for
+   4 held-out images per cell on average (MIN_HELDOUT_PER_CELL), the fewest with which
+   copies can score below the threshold.
 2. In each cell pi, the distance of every point to its nearest training point of that cell
    (as the reference code's ``Zu`` does), L(P_n | pi) and L(Q_m | pi), and the Mann-Whitney
    U of the generated distances against the held-out ones:
@@ -47,6 +49,10 @@ PIXEL_SIZE = 32                  # side of the pixel feature's images
 PIXEL_FEATURE = f"pixels-{PIXEL_SIZE}"
 INCEPTION_FEATURE = "inception-v3-pool"
 COPIES_SHOWN = 16                # pairs in copies.png
+# Held-out images per cell the test needs. With n held-out points in a cell, even exact
+# copies (U = 0) give Z_U = -sqrt(3 m n / (m + n + 1)) > -sqrt(3 n): with n = 3 no cell
+# could fall below COPYING_THRESHOLD; n = 4 allows -3.46.
+MIN_HELDOUT_PER_CELL = 4
 
 
 class CopyingError(UserError):
@@ -150,10 +156,12 @@ def check_sizes(n_train, n_heldout, cells):
     """Refuse a test the sets cannot fill: every cell needs a training and a held-out point."""
     if cells < 1:
         raise CopyingError(f"--cells must be at least 1, got {cells}")
-    if n_heldout < cells:
-        raise CopyingError(f"the data-copying test with {cells} cells needs at least {cells} "
-                           f"held-out images (one per cell), got {n_heldout}; hold out more "
-                           "images or pass fewer --cells")
+    needed = MIN_HELDOUT_PER_CELL * cells
+    if n_heldout < needed:
+        raise CopyingError(f"the data-copying test with {cells} cells needs at least {needed} "
+                           f"held-out images ({MIN_HELDOUT_PER_CELL} per cell: with fewer, even "
+                           f"exact copies cannot reach C_T {COPYING_THRESHOLD:g}), got "
+                           f"{n_heldout}; hold out more images or pass fewer --cells")
     if n_train < cells:
         raise CopyingError(f"the data-copying test with {cells} cells needs at least {cells} "
                            f"training images, got {n_train}")

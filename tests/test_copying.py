@@ -87,8 +87,8 @@ def test_cells_with_too_few_generated_images_are_left_out():
 
 
 def test_refuses_cells_the_heldout_set_cannot_fill():
-    with pytest.raises(copying.CopyingError, match="at least 5 held-out"):
-        copying.data_copying_test(TRAIN, HELDOUT[:4], moons(100, 3), cells=5)
+    with pytest.raises(copying.CopyingError, match="at least 20 held-out"):
+        copying.data_copying_test(TRAIN, HELDOUT[:19], moons(100, 3), cells=5)
     with pytest.raises(copying.CopyingError, match="no cell holds more than 20"):
         copying.data_copying_test(TRAIN, HELDOUT, moons(30, 3), cells=5)
     # all held-out images in one corner of the data: other cells have none
@@ -195,7 +195,7 @@ def test_evaluate_refuses_a_heldout_set_too_small_for_the_cells(sets):
     fake = write_set(base / "fake_small", blobs(30, 3), "f")
     line = one_error_line(run_evaluate(["--copying", "--train", train_dir, "--heldout", small,
                                         "--fake", fake], base))
-    assert "needs at least 5 held-out images" in line and "got 3" in line
+    assert "needs at least 20 held-out images" in line and "got 3" in line
 
 
 def test_evaluate_refuses_heldout_images_that_are_training_images(sets):
@@ -266,3 +266,14 @@ def test_tracker_logs_c_t_and_never_keeps_a_copying_generator(tmp_path):
         rows = list(csv.reader(f))
     assert rows[0] == ["step", "swd", "fid", "c_t", "near_copies"]
     assert [r[0] for r in rows[1:]] == ["10", "20", "30"] and float(rows[1][4]) == 1.0
+
+
+def test_classify_sources_get_c_t_with_as_many_cells_as_the_heldout_set_fills():
+    from skingan.benefit.sources import Source, check_copying, copying_text
+    train, heldout = blobs(60, 0), blobs(12, 1)          # a rare class: 12 held-out images
+    source = Source("df", "run", "run", "/nowhere")
+    info = check_copying(source, train, heldout, np.concatenate([train] * 2))
+    assert 1 <= info["cells"] <= 3 and info["C_T"] < -3 and info["copies"]
+    assert source.copying is info and "C_T" in copying_text(info)
+    empty = check_copying(Source("df", "x", "folder", "/nowhere"), train, heldout, train[:0])
+    assert empty["C_T"] is None and "not tested" in copying_text(empty)
