@@ -56,6 +56,15 @@ def build_parser():
     p.add_argument("--inception-weights",
                    help="path to Keras' inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 "
                         "(default: Keras' cache, ~/.keras/models/)")
+    p.add_argument("--fid-network", default="keras", choices=("keras", "inception-2015"),
+                   help="the Inception behind FID/KID/PR: 'keras' (Keras' ImageNet InceptionV3; "
+                        "compare between runs of this tool) or 'inception-2015' (the 2015 "
+                        "TensorFlow graph of published FIDs, TF-GAN's TF-Hub module, pool_3; "
+                        "downloaded once into ~/.keras/models/ unless --inception-2015 names "
+                        "a local copy; default: %(default)s)")
+    p.add_argument("--inception-2015", metavar="FOLDER",
+                   help="the unpacked SavedModel of TF-Hub's tfgan/eval/inception/1 "
+                        "(default: $SKINGAN_INCEPTION_2015, else Keras' cache)")
     p.add_argument("--feature-net", default="inception", choices=FEATURE_NETS,
                    help="network for FID/KID/precision/recall (default: %(default)s). "
                         "'random-small' is FOR TESTING ONLY: a tiny randomly initialised "
@@ -102,6 +111,11 @@ def check_args(args):
     if args.copying and args.fake and not args.train:
         raise UserError("--copying --fake needs --train DIR and --heldout DIR (only a --run "
                         "says what it trained on)")
+    if args.inception_2015 and args.fid_network != "inception-2015":
+        raise UserError("--inception-2015 belongs to --fid-network inception-2015")
+    if args.inception_2015:
+        from skingan.metrics import inception_2015_path
+        inception_2015_path(args.inception_2015, download=False)       # a SavedModel there?
     if args.cells < 1:
         raise UserError(f"--cells must be at least 1, got {args.cells}")
     if args.run and args.n <= 0:

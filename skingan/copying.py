@@ -330,8 +330,9 @@ def split_by_ids(source, trained_ids):
 
 def check_no_overlap(train_paths, heldout_paths, train_uint8=None, heldout_uint8=None,
                      what=("training", "held-out")):
-    """Refuse held-out images that are training images: the same image id (file stem), or,
-    given the decoded images, identical pixels under another name."""
+    """Refuse held-out images that are training images: the same image id (file stem), or
+    identical pixels under another name. Pixels are compared as decoded arrays when given
+    (uint8, in path order), else by decoding every file at its own size (PIL, RGB)."""
     import hashlib
 
     from data_loader import image_id
@@ -341,17 +342,29 @@ def check_no_overlap(train_paths, heldout_paths, train_uint8=None, heldout_uint8
         raise CopyingError(f"{len(shared)} {what[1]} image(s) are also {what[0]} images (same "
                            f"id), e.g. {shared[0]}; the held-out set must be images the GAN "
                            "never saw")
-    if train_uint8 is None:
-        return
 
     def digest(img):
         return hashlib.sha1(np.ascontiguousarray(img).tobytes()).hexdigest()
-    seen = {digest(img): i for i, img in enumerate(train_uint8)}
-    same = [(i, seen[d]) for i, d in ((i, digest(img)) for i, img in enumerate(heldout_uint8))
-            if d in seen]
+
+    def file_digest(path):
+        from PIL import Image
+        try:
+            with Image.open(path) as img:
+                return digest(np.asarray(img.convert("RGB")))
+        except OSError:
+            return None             # unreadable: data_loader skips and reports it later
+
+    if train_uint8 is None:
+        train_d = [file_digest(p) for p in train_paths]
+        held_d = [file_digest(p) for p in heldout_paths]
+    else:
+        train_d = [digest(img) for img in train_uint8]
+        held_d = [digest(img) for img in heldout_uint8]
+    seen = {d: i for i, d in enumerate(train_d) if d is not None}
+    same = [(i, seen[d]) for i, d in enumerate(held_d) if d in seen]
     if same:
         i, j = same[0]
-        named = len(heldout_uint8) == len(heldout_paths) and len(train_uint8) == len(train_paths)
+        named = len(held_d) == len(heldout_paths) and len(train_d) == len(train_paths)
         example = f", e.g. {heldout_paths[i]} and {train_paths[j]}" if named else ""
         raise CopyingError(f"{len(same)} {what[1]} image(s) have the same pixels as a "
                            f"{what[0]} image{example}; remove the duplicates from the "

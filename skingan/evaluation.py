@@ -101,7 +101,11 @@ def run_classes(args):
 def score(args, reals, fakes):
     """Every metric of `fakes` against `reals` (uint8 arrays of one resolution)."""
     from skingan import metrics
-    feature_model = metrics.random_feature_net() if args.feature_net == "random-small" else None
+    feature_model = None
+    if args.feature_net == "random-small":
+        feature_model = metrics.random_feature_net()
+    elif args.fid_network == "inception-2015":
+        feature_model = metrics.load_inception_2015(args.inception_2015)
     return metrics.compute_all(reals, fakes, feature_model=feature_model,
                                inception_weights=args.inception_weights, seed=args.seed,
                                batch_size=args.batch_size, swd_max_images=args.swd_images)
@@ -259,8 +263,8 @@ def copying_sources(args):
         train, heldout = run_split(args)
         what = (f"the run's {len(train.paths)} training images and the {len(heldout.paths)} "
                 f"other images of its data ({heldout.root})")
-    copying.check_no_overlap(train.paths, heldout.paths)
     copying.check_sizes(len(train.paths), len(heldout.paths), args.cells)
+    copying.check_no_overlap(train.paths, heldout.paths)        # ids, then decoded pixels
     return train, heldout, what
 
 
@@ -303,8 +307,7 @@ def copying_report(args, sets, fakes, resolution):
     print(f"copying test: {what}")
     train = load_images(train_source, resolution, crop=crop, cache_dir=args.cache_dir)
     heldout = load_images(heldout_source, resolution, crop=crop, cache_dir=args.cache_dir)
-    copying.check_no_overlap(train_source.paths, heldout_source.paths, train, heldout)
-    copying.check_sizes(len(train), len(heldout), args.cells)
+    copying.check_sizes(len(train), len(heldout), args.cells)      # after unreadable files
     feature = {"auto": "auto", "inception": copying.INCEPTION_FEATURE,
                "pixels": copying.PIXEL_FEATURE}[args.copying_feature]
     name, feats = copying.features(train, heldout, fakes, feature=feature,

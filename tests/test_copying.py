@@ -202,12 +202,12 @@ def test_evaluate_refuses_heldout_images_that_are_training_images(sets):
     base, train, train_dir, heldout_dir = sets
     fake = write_set(base / "fake_overlap", blobs(30, 3), "f")
     # the same file name (image id) in both sets
-    same_id = write_set(base / "same_id", np.concatenate([blobs(10, 4), train[:1]]), "t")
+    same_id = write_set(base / "same_id", np.concatenate([blobs(23, 4), train[:1]]), "t")
     line = one_error_line(run_evaluate(["--copying", "--train", train_dir, "--heldout",
                                         same_id, "--fake", fake], base))
     assert "same id" in line
     # a training image under another name
-    same_pixels = write_set(base / "same_pixels", np.concatenate([blobs(10, 4), train[5:6]]),
+    same_pixels = write_set(base / "same_pixels", np.concatenate([blobs(23, 4), train[5:6]]),
                             "p")
     line = one_error_line(run_evaluate(["--copying", "--train", train_dir, "--heldout",
                                         same_pixels, "--fake", fake], base))
