@@ -277,3 +277,44 @@ def test_classify_sources_get_c_t_with_as_many_cells_as_the_heldout_set_fills():
     assert source.copying is info and "C_T" in copying_text(info)
     empty = check_copying(Source("df", "x", "folder", "/nowhere"), train, heldout, train[:0])
     assert empty["C_T"] is None and "not tested" in copying_text(empty)
+
+
+def test_a_runs_heldout_set_is_every_image_of_its_data_it_did_not_train_on(tmp_path):
+    """evaluate.py --run RUN --copying: config.json names the data, trained_images.txt what
+    the run trained on; every other image of the data is held out."""
+    import argparse
+
+    from skingan.evaluation import copying_sources
+    data = write_set(tmp_path / "data", blobs(50, 0), "img")
+    run_dir = tmp_path / "models" / "r"
+    run_dir.mkdir(parents=True)
+    trained = [f"img{i:03d}" for i in range(0, 50, 2)]          # the even half
+    (run_dir / "trained_images.txt").write_text("\n".join(trained) + "\n")
+    (run_dir / "config.json").write_text(json.dumps(
+        {"settings": {"conditional": False}, "data": {"path": data, "labels": None,
+                                                       "class": None}}))
+    args = argparse.Namespace(run="r", models_dir=str(tmp_path / "models"), train=None,
+                              heldout=None, labels=None, class_name=None, cells=5)
+    train, heldout, _ = copying_sources(args)
+    stem = lambda p: os.path.splitext(os.path.basename(p))[0]    # noqa: E731
+    assert sorted(map(stem, train.paths)) == trained
+    assert sorted(map(stem, heldout.paths)) == [f"img{i:03d}" for i in range(1, 50, 2)]
+    args.cells = 7                                   # 25 held-out images fill only 6 cells
+    with pytest.raises(copying.CopyingError, match="needs at least 28 held-out images"):
+        copying_sources(args)
+
+
+def test_training_holds_out_what_exclude_leaves_out(tmp_path):
+    import data_loader
+    from skingan.loop import load_heldout
+    data = write_set(tmp_path / "data", blobs(30, 0), "img")
+    exclude = tmp_path / "split.csv"
+    exclude.write_text("image,fold\n" + "".join(
+        f"img{i:03d},{'train' if i < 20 else 'test'}\n" for i in range(30)))
+    images, info = data_loader.load_data(data, resolution=16, exclude=str(exclude),
+                                         log=lambda *a: None)
+    cfg = dict(exclude=str(exclude), conditional=False, resolution=16, crop="resize")
+    held = load_heldout(cfg, info, images, None, log=lambda *a: None)
+    assert held.shape == (10, 16, 16, 3) and len(images) == 20
+    lines = []
+    assert load_heldout(dict(cfg, exclude=None), info, images, None, lines.append) is None
