@@ -9,7 +9,7 @@ When the run has held-out images (the images of its data that --exclude left out
 classifier split's validation and test folds), the data-copying test (skingan.copying) runs
 too: C_T and the near-copy fraction of the same fakes against the training images, logged
 beside SWD. A generator with C_T below copying.COPYING_THRESHOLD copies its training images
-and is never saved as the best one (is_new_best).
+and is never saved as the best one (QualityTracker.is_new_best, beats_best).
 """
 import csv
 import math
@@ -19,12 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from skingan import copying, metrics
-from skingan.families import (STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal,
-                              with_labels)
+from skingan.conditional import with_labels
+from skingan.families import STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal
 from skingan.monitoring import restart_csv
 
 
-def is_new_best(score, best, c_t=None, threshold=copying.COPYING_THRESHOLD):
+def beats_best(score, best, c_t=None, threshold=copying.COPYING_THRESHOLD):
     """The rule for generator_best.keras: a lower score (SWD or FID) than the best so far,
     from a generator that does not copy its training images (C_T >= threshold; C_T None
     when the run has no held-out images to test with)."""
@@ -116,7 +116,8 @@ class QualityTracker:
     def evaluate(self, step, generate, draw_inputs):
         """Score the generator on the evaluation's fixed latents. generate(inputs) -> uint8
         images; draw_inputs(normal, n) -> the generator's inputs (Family.draw_inputs).
-        Returns (scores dict, improved: whether this is the best score so far)."""
+        Returns (scores dict, improved: whether is_new_best says so). Recording the new
+        best (record_best) is the caller's, once every worker agrees."""
         fakes = generate(with_labels(
             draw_inputs(numpy_normal([self.seed, STREAM_EVAL_LATENTS]), self.num_images),
             self.fake_labels))
@@ -126,11 +127,8 @@ class QualityTracker:
             scores["fid"] = metrics.fid_from_features(self.real_features, fake_features)
         if self.copying:
             scores["c_t"], scores["near_copies"] = self.copying_scores(fakes)
-        score = scores[self.metric]
+        improved = self.is_new_best(scores)
         c_t = scores.get("c_t")
-        improved = is_new_best(score, float(self.best.numpy()), c_t)
-        if improved:
-            self.best.assign(score)
         if c_t is not None and c_t < copying.COPYING_THRESHOLD:
             self.log(f"warning: C_T {c_t:.2f} at step {step} is below "
                      f"{copying.COPYING_THRESHOLD:g}: the generator copies its training images "
@@ -141,3 +139,13 @@ class QualityTracker:
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow(row)
         return scores, improved
+
+    def is_new_best(self, scores):
+        """The rule for 'best': whether `scores` (as evaluate computes them) beat the best
+        so far. Here: a lower score of the tracked metric (FID with weights, else SWD) from a
+        generator that does not copy its training images (beats_best)."""
+        return beats_best(scores[self.metric], float(self.best.numpy()), scores.get("c_t"))
+
+    def record_best(self, step, scores):
+        """Make `scores`, scored at `step`, the best so far (the checkpoint keeps it)."""
+        self.best.assign(scores[self.metric])

@@ -62,7 +62,7 @@ class GeneratorBundle:
         if label not in self._w_avg:
             import numpy as np
             from SL_StyleGAN import get_mapping
-            from skingan.families import with_labels
+            from skingan.conditional import with_labels
             z = np.random.RandomState(0).standard_normal(
                 (W_AVG_SAMPLES, self.latent_dim)).astype("float32")
             labels = None if label is None else np.full(W_AVG_SAMPLES, label, np.int32)
@@ -132,19 +132,15 @@ def _note(line):
 
 def _from_checkpoint(run_dir, settings, step):
     """The generator (the EMA one with --ema) as it was at kept checkpoint `step`."""
-    import tensorflow as tf
-
-    from skingan.checkpoints import try_restore
+    from skingan.checkpoints import RunCheckpoint, kept_checkpoints, try_restore
     from skingan.components import build_for_reading
-    from skingan.runs import RunFolder
-    kept = RunFolder(os.path.dirname(run_dir), "", os.path.basename(run_dir)).checkpoint_steps()
+    kept = kept_checkpoints(os.path.join(run_dir, "checkpoints"))
     if step not in kept:
         raise UserError(f"run {run_dir} has no checkpoint at step {step}; kept: "
                         f"{', '.join(map(str, kept)) or 'none'} (train with "
                         "--keep-checkpoints all to keep every one)")
     parts = build_for_reading(dict(settings, mixed_precision=False))
-    checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
-    problem = try_restore(checkpoint, kept[step])
+    problem = try_restore(RunCheckpoint(parts), kept[step])
     if problem:
         raise UserError(f"cannot restore checkpoint {kept[step]}: {problem}")
     return parts.shown, kept[step]
@@ -202,7 +198,8 @@ def latent_inputs(bundle, seeds, label=None):
     has the latents of image i of every other class: only the class differs."""
     import numpy as np
 
-    from skingan.families import numpy_normal, with_labels
+    from skingan.conditional import with_labels
+    from skingan.families import numpy_normal
     per_seed = [bundle.family.draw_inputs(numpy_normal(s), 1, bundle.latent_dim,
                                           bundle.resolution) for s in seeds]
     if isinstance(per_seed[0], list):
