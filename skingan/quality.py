@@ -67,8 +67,9 @@ class QualityTracker:
 
     def _copying_setup(self, train_uint8, heldout_uint8, cells):
         """The fixed parts of the data-copying test: training and held-out features and the
-        k-means cells (fitted once, seeded). None, with one line, if the sets cannot fill
-        the cells: training goes on, scored without it."""
+        k-means cells (fitted once, seeded; the most cells up to `cells` the held-out set
+        fills). None, with one line, if not even one cell works: training goes on, scored
+        without it."""
         if self.feature_model is not None:
             feature = copying.INCEPTION_FEATURE
             train, held = (metrics.extract_features(x, self.feature_model, log=None)
@@ -79,12 +80,18 @@ class QualityTracker:
             stats = copying.pixel_stats(train_uint8)
             train, held = (copying.pixel_project(x, stats) for x in (train_uint8, heldout_uint8))
             project = lambda x: copying.pixel_project(x, stats)  # noqa: E731
-        try:
-            copying.check_sizes(len(train), len(held), cells)
-            kmeans = copying.fit_cells(train, cells, self.seed)
-            copying.check_cells(kmeans, train, held)
-        except copying.CopyingError as err:
-            self.log(f"C_T during training is off: {err}")
+        # The most cells up to `cells` that the held-out set fills (train.py has no --cells).
+        for k in range(cells, 0, -1):
+            try:
+                copying.check_sizes(len(train), len(held), k)
+                kmeans = copying.fit_cells(train, k, self.seed)
+                copying.check_cells(kmeans, train, held)
+                cells = k
+                break
+            except copying.CopyingError as err:
+                reason = err
+        else:
+            self.log(f"C_T during training is off: {reason}")
             return None
         self.log(f"data-copying test during training: {len(train)} training and {len(held)} "
                  f"held-out images, {cells} cells, feature {feature}")
