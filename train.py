@@ -51,7 +51,9 @@ def build_parser():
     g.add_argument("--exclude", metavar="CSV",
                    help="leave these images out of training: a classifier's split.csv "
                         "(every image whose fold is not 'train') or any CSV with an 'image' "
-                        "column; the ids trained on are kept in the run's trained_images.txt")
+                        "column; the ids trained on are kept in the run's trained_images.txt. "
+                        "With --eval-every, the excluded images of the class are the held-out "
+                        "set of the data-copying test (C_T, docs/copying.md)")
     g.add_argument("--crop", choices=["resize", "center"],
                    help="'resize' squashes the whole image to a square (SL-StyleGAN's "
                         "authors); 'center' resizes the shorter side and crops the centre "
@@ -167,8 +169,9 @@ def build_parser():
     g = p.add_argument_group("quality during training")
     g.add_argument("--eval-every", type=cli.non_negative_int,
                    help="iterations between quality scores (SWD, FID with --eval-fid) on fixed "
-                        "latents, and at the end; the best generator is kept as "
-                        "generator_best.keras and its checkpoint is never rotated away "
+                        "latents, and at the end, and C_T (data copying) when --exclude holds "
+                        "images out; the best generator that does not copy (C_T >= -3) is kept "
+                        "as generator_best.keras and its checkpoint is never rotated away "
                         "(generate.py --best). 0 turns scores off (default: "
                         f"{eval_defaults()})")
     g.add_argument("--eval-images", type=cli.positive_int,

@@ -7,6 +7,7 @@ seed and step, data_loader.py) -> train_step(real) runs one D and one G update o
 device and returns scalar tensors -> every log interval (or whenever an event is due) those
 are read back, checked for NaN, logged, and the due events run.
 """
+import dataclasses
 import signal
 import time
 
@@ -103,20 +104,52 @@ def load_training_data(cfg, folder, cache_dir, log):
     return images, class_ids, info
 
 
+def load_heldout(cfg, data_info, train_images, cache_dir, log):
+    """The run's held-out images for the data-copying test during training: the images of
+    its data and class that --exclude leaves out (a classifier split's validation and test
+    folds), uint8 (N, R, R, 3) as training loads them; None without --exclude, for a
+    conditional run, or when none is left (one line says why)."""
+    import data_loader
+    from skingan import copying
+    if not cfg.get("exclude"):
+        return None
+    if cfg["conditional"]:
+        log("C_T during training is off: a conditional run's copying test is per class "
+            "(evaluate.py --copying with --train/--heldout folders)")
+        return None
+    source = data_loader.find_images(data_info["path"], data_info["labels"], data_info["class"])
+    excluded = data_loader.read_exclusions(cfg["exclude"])
+    paths = [p for p in source.paths if data_loader.image_id(p) in excluded]
+    if not paths:
+        log(f"C_T during training is off: {cfg['exclude']} holds out no image of this data")
+        return None
+    heldout = dataclasses.replace(source, paths=paths)
+    images = data_loader.load_images(heldout, cfg["resolution"], crop=cfg["crop"],
+                                     cache_dir=cache_dir, log=log)
+    try:      # ids cannot overlap (--exclude removed them); identical pixels can
+        copying.check_no_overlap(data_info["image_ids"], paths, train_images, images)
+    except copying.CopyingError as err:
+        log(f"C_T during training is off: {err}")
+        return None
+    return images
+
+
 def describe_classes(cfg):
     """'classes akiec 40, df 60, ...' for messages."""
     return "classes " + ", ".join(f"{n} {c}" for n, c in zip(cfg["classes"],
                                                              cfg["class_counts"]))
 
 
-def make_tracker(cfg, images, class_ids, folder, log):
-    """The quality scores during training (--eval-every), or None when they are off."""
+def make_tracker(cfg, images, class_ids, folder, log, data_info, cache_dir):
+    """The quality scores during training (--eval-every), or None when they are off; with
+    the held-out images of an --exclude split, the data-copying test too."""
     if not cfg["eval_every"]:
         return None
     from skingan.quality import QualityTracker
     return QualityTracker(images, cfg["eval_images"], cfg["seed"], folder.out_dir,
                           fid=cfg["eval_fid"], inception_weights=cfg["inception_weights"],
-                          log=log, class_ids=class_ids)
+                          log=log, class_ids=class_ids,
+                          heldout_uint8=load_heldout(cfg, data_info, images, cache_dir, log))
 
 
 def make_events(cfg, parts, folder, store, images, class_ids, train_log, tracker, log):
@@ -188,7 +221,7 @@ def _train(cfg, run, folder, strategy, log, handle_signals, cache_dir):
         images, class_ids, data_info = load_training_data(cfg, folder, cache_dir, log)
         replicas = strategy.num_replicas_in_sync
         check_replicas(cfg, replicas, len(images))
-        tracker = make_tracker(cfg, images, class_ids, folder, log)
+        tracker = make_tracker(cfg, images, class_ids, folder, log, data_info, cache_dir)
     parts = build_components(cfg, strategy)
     total = total_iterations(cfg, len(images))
     store = checkpoints.Checkpoints(checkpoints.RunCheckpoint(parts, tracker), folder,

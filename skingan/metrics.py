@@ -11,9 +11,10 @@ Pure maths on arrays plus one feature extractor; nothing runs at import.
   Laplacian pyramids of two image sets, x 1e3, needing no pretrained weights.
 - ``compute_all(real, fake)``: all of the above in the JSON shape ``evaluate.py`` writes.
 
-The Inception here is Keras' ImageNet InceptionV3, not the TF1 graph
-(``pt_inception-2015-12-05``) behind published FIDs, so absolute FID/KID values compare
-between runs of this tool, not with numbers in papers.
+The default Inception is Keras' ImageNet InceptionV3, not the TF1 graph
+(``pt_inception-2015-12-05``) behind published FIDs, so those FID/KID values compare between
+runs of this tool, not with numbers in papers. ``load_inception_2015()`` gives the 2015 graph
+as TF-GAN serves it (TF-Hub tfgan/eval/inception/1, pool_3), for FIDs that compare with papers.
 """
 import math
 import os
@@ -38,6 +39,17 @@ SWD_IMAGE_CHUNK = 64                     # images per Laplacian-pyramid call (bo
 
 PR_NEIGHBOURS = 3                        # k of the k-NN manifolds (Kynkaanniemi et al. 2019)
 PR_CHUNK_ELEMENTS = 1 << 24              # distance-matrix chunk size (64 MB of float32)
+
+
+# The 2015 Inception graph behind published FIDs, as TF-GAN serves it (TF-Hub module
+# tfgan/eval/inception/1): a SavedModel called on float images (N, 299, 299, 3) in [-1, 1],
+# returning {"logits": (N, 1008), "pool_3": (N, 1, 1, 2048) or (N, 2048)}; FID uses pool_3.
+FID_NETWORKS = ("keras", "inception-2015")
+INCEPTION_2015_URL = ("https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
+                      "?tf-hub-format=compressed")
+INCEPTION_2015_ARCHIVE = "tfgan_eval_inception_1.tar.gz"
+INCEPTION_2015_ENV = "SKINGAN_INCEPTION_2015"       # a local SavedModel folder
+INCEPTION_2015_OUTPUT = "pool_3"
 
 
 class MissingWeightsError(UserError):
@@ -92,6 +104,80 @@ def load_inception(weights_path=None):
                         f"expected Keras' {INCEPTION_WEIGHTS_FILE}") from None
 
 
+class Inception2015:
+    """The TF-GAN / TF-Hub 2015 Inception module as a feature model for extract_features:
+    same interface as load_inception()'s keras.Model (name, input_shape, called on images
+    in [-1, 1] with training=False) -> pool_3, flattened to (N, 2048).
+
+    Its input convention, as TF-GAN feeds it: 299 x 299, values in [-1, 1] (x / 127.5 - 1
+    from 0..255), images brought to 299 px by plain bilinear resizing (no antialiasing:
+    tf.image.resize, as TF-GAN's own pipeline does), not Keras' antialiased resize."""
+    name = "inception-2015"
+    input_shape = (None, INCEPTION_SIZE, INCEPTION_SIZE, 3)
+    resize_antialias = False
+
+    def __init__(self, module, path):
+        self.module, self.path = module, path
+
+    def __call__(self, images, training=False):
+        import tensorflow as tf
+        out = self.module(images)
+        if not isinstance(out, dict) or INCEPTION_2015_OUTPUT not in out:
+            raise UserError(f"{self.path} is not TF-GAN's Inception module: calling it gave "
+                            f"no '{INCEPTION_2015_OUTPUT}' output")
+        pool = out[INCEPTION_2015_OUTPUT]
+        return tf.reshape(pool, [tf.shape(pool)[0], -1])                 # (N, 2048)
+
+
+def inception_2015_path(path=None, download=True, log=print):
+    """The SavedModel folder of the 2015 Inception: `path`, else $SKINGAN_INCEPTION_2015,
+    else Keras' cache (~/.keras/models/), downloading it there once on first use through
+    keras.utils.get_file (one line says so). Raises UserError when it is not there and
+    cannot be downloaded (no network, or download=False)."""
+    path = path or os.environ.get(INCEPTION_2015_ENV)
+    if path:
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise UserError(f"no SavedModel in {path} (no saved_model.pb); pass the unpacked "
+                            f"folder of {INCEPTION_2015_URL}")
+        return path
+    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    cached = os.path.join(keras_home, "models", "tfgan_eval_inception_1")
+    if os.path.isfile(os.path.join(cached, "saved_model.pb")):
+        return cached
+    how = (f"download {INCEPTION_2015_URL} on a machine with internet, unpack it into "
+           f"{cached} (or any folder: pass --inception-2015 FOLDER or set {INCEPTION_2015_ENV})")
+    if not download:
+        raise UserError(f"the 2015 Inception (TF-GAN) is not on this machine: {how}")
+    import keras
+    if log:
+        log(f"downloading the 2015 Inception (TF-GAN, ~90 MB) once into {cached}")
+    try:
+        keras.utils.get_file(INCEPTION_2015_ARCHIVE, INCEPTION_2015_URL, cache_dir=keras_home,
+                             cache_subdir="models", extract=True)
+    except Exception as err:
+        raise UserError(f"cannot download the 2015 Inception ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else ''}): {how}") from None
+    found = [root for root, _, files in os.walk(os.path.join(keras_home, "models"))
+             if "saved_model.pb" in files and "tfgan" in root]
+    if not found:
+        raise UserError(f"the download of {INCEPTION_2015_URL} held no SavedModel: {how}")
+    return found[0]
+
+
+def load_inception_2015(path=None, download=True, log=print):
+    """The 2015 Inception (Inception2015) from a local SavedModel folder, or downloaded once
+    (inception_2015_path)."""
+    import tensorflow as tf
+    folder = inception_2015_path(path, download, log)
+    try:
+        module = tf.saved_model.load(folder)
+    except Exception as err:
+        raise UserError(f"cannot load the SavedModel in {folder} "
+                        f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") \
+            from None
+    return Inception2015(module, folder)
+
+
 def random_feature_net(input_size=64, seed=0):
     """FOR TESTS ONLY: a small randomly initialised conv net (None, S, S, 3) -> (None, 64) with
     the same interface as ``load_inception()``. Its FID/KID/precision/recall are meaningless as
@@ -133,6 +219,7 @@ def extract_features(images, feature_model, batch_size=64, log=print, label="fea
     from keras.applications.inception_v3 import preprocess_input
 
     size = tuple(feature_model.input_shape[1:3])
+    antialias = getattr(feature_model, "resize_antialias", True)   # Inception2015: plain bilinear
     step = None
     feats, done = [], 0
     started = last_log = time.perf_counter()
@@ -148,7 +235,7 @@ def extract_features(images, feature_model, batch_size=64, log=print, label="fea
             def step(x):
                 x = tf.cast(x, tf.float32)                                  # 0..255
                 if size != (height, width) and None not in size:
-                    x = tf.image.resize(x, size, method="bilinear", antialias=True)
+                    x = tf.image.resize(x, size, method="bilinear", antialias=antialias)
                 x = preprocess_input(x)                                     # -> [-1, 1]
                 return feature_model(x, training=False)
         feats.append(step(tf.constant(batch)).numpy().astype(np.float32))

@@ -154,6 +154,18 @@ def load(settings, plan, log=print):
     return real, synthetic
 
 
+def check_copying(plan, real, synthetic, log=print):
+    """Each synthetic source's data-copying test against its class's training fold, with the
+    class's validation and test images held out (sources.check_copying)."""
+    for arm, source_list in plan.sources.items():
+        for source in source_list:
+            k = plan.classes.index(source.class_name)
+            train = real["train"][0][real["train"][1] == k]
+            heldout = np.concatenate([real[f][0][real[f][1] == k] for f in ("val", "test")])
+            sources.check_copying(source, train, heldout, synthetic[arm].get(k, train[:0]))
+            log(f"{source.describe()}: {sources.copying_text(source.copying)}")
+
+
 def arm_names(settings):
     return [arms_module.REAL, arms_module.OVERSAMPLE] + list(settings.synthetic_arms)
 
@@ -251,6 +263,7 @@ def run(settings, log=print):
     os.makedirs(settings.out_dir, exist_ok=True)
     plan = prepare(settings, log)
     real, synthetic = load(settings, plan, log)
+    check_copying(plan, real, synthetic, log)
     arm_results = train_arms(settings, plan, real, synthetic, log)
     result = build_result(settings, plan, arm_results, time.perf_counter() - start)
     written = report.write_all(result, settings.out_dir)

@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from skingan.benefit import scoring
+from skingan.benefit.sources import copying_text
 
 METRIC_NAMES = {"balanced_accuracy": "Balanced acc.", "accuracy": "Accuracy",
                 "macro_f1": "Macro F1", "sensitivity": "Sensitivity",
@@ -101,7 +102,7 @@ def _header_lines(result):
         for src in sources:
             lines.append(f"- Synthetic images, arm {arm}, class {src['class_name']}: "
                          f"{src['used']} from {src['kind']} {src['spec']} (provenance: "
-                         f"{src['provenance']}).")
+                         f"{src['provenance']}; {copying_text(src.get('copying'))}).")
     lines.append("- Oversample arm: each listed class's real training images repeated up "
                  "to the synthetic arm's count.")
     return lines

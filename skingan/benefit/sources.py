@@ -34,6 +34,7 @@ class Source:
     trained_on: int = None     # number of image ids in trained_images.txt, if any
     images_folder: str = None  # the folder the images are read from (generated, for a run)
     available: int = None      # images in that folder
+    copying: dict = None       # the data-copying test of its images (check_copying)
 
     def describe(self):
         what = f"GAN run {self.spec}" if self.kind == "run" else f"folder {self.path}"
@@ -102,6 +103,37 @@ def check_leak(source, split, log=print):
         if copies:
             raise UserError(f"--synthetic {source.class_name}={source.spec}: {len(copies)} of its "
                             f"files are named like validation/test images (e.g. {copies[0]})")
+
+
+def check_copying(source, train_uint8, heldout_uint8, generated_uint8):
+    """The data-copying test (skingan.copying, pixels-32 feature) of the source's images
+    against the class's real training-fold images, with its validation and test images as
+    the held-out set; stored in source.copying. The rare classes' held-out sets are small:
+    the most cells up to the default that they fill (fewer is still the paper's test, coarser);
+    {"C_T": None, "reason": ...} when none works."""
+    from skingan import copying
+    reason = "no synthetic images"
+    if len(generated_uint8) and len(heldout_uint8) and len(train_uint8):
+        feats = copying.pixel_features(train_uint8, heldout_uint8, generated_uint8)
+        for cells in range(copying.DEFAULT_CELLS, 0, -1):
+            try:
+                result, _ = copying.run_test(*feats, feature=copying.PIXEL_FEATURE, cells=cells)
+            except copying.CopyingError as err:
+                reason = str(err)
+                continue
+            source.copying = {k: result[k] for k in ("C_T", "near_copy_fraction", "cells",
+                                                     "feature", "copies")}
+            return source.copying
+    source.copying = {"C_T": None, "reason": reason}
+    return source.copying
+
+
+def copying_text(info):
+    """The report's words for a source's check_copying result."""
+    if not info or info.get("C_T") is None:
+        return "data copying: not tested" + (f" ({info['reason']})" if info else "")
+    return (f"data copying: C_T {info['C_T']:.2f}, near copies {info['near_copy_fraction']:.2f} "
+            f"({info['feature']}, {info['cells']} cells; C_T < -3: copies)")
 
 
 def check_folder_resolution(source, resolution):
