@@ -70,6 +70,17 @@ def eval_stream(images, labels=None, batch_size=64):
     return tf.data.Dataset.range(steps).map(load).prefetch(tf.data.AUTOTUNE)
 
 
+def predict(model, images, batch_size):
+    """Class probabilities (N, C) of uint8 images (N, R, R, 3), one eager model call per
+    batch. Keras' model.predict would build and trace a new tf.function for every repeat's
+    new model and call it only a few times, so TensorFlow warns of retracing after a few
+    repeats; an eager call traces nothing (over the few batches of a test fold, tracing
+    costs more than it saves)."""
+    batches = [np.asarray(model(images[i:i + batch_size].astype(np.float32), training=False))
+               for i in range(0, len(images), batch_size)]
+    return np.concatenate(batches) if batches else np.zeros((0, model.output_shape[-1]))
+
+
 def balanced_class_weights(labels, num_classes):
     """{class: n / (C * n_class)}, scikit-learn's 'balanced' weights."""
     from sklearn.utils.class_weight import compute_class_weight
@@ -120,8 +131,7 @@ def fit_and_predict(settings, train_set, val_images, val_labels, test_images, nu
         epochs=settings.epochs, class_weight=weights,
         validation_data=eval_stream(val_images, val_labels, settings.batch_size),
         callbacks=[stopper, _epoch_line(tag, settings.epochs, log)], shuffle=False, verbose=0)
-    probabilities = model.predict(eval_stream(test_images, batch_size=settings.batch_size),
-                                  verbose=0)
+    probabilities = predict(model, test_images, settings.batch_size)
     epochs_run = len(history.history["loss"])
     return {"probabilities": np.asarray(probabilities, np.float64),
             "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
