@@ -1,8 +1,8 @@
 """Where the synthetic images of each listed class come from, and whether they may be used.
 
 ``--synthetic CLASS=SOURCE``: SOURCE is a folder of images, or a GAN run (a run name in the
-models folder, or a run folder); a run is asked for images through generate.py's code, in
-``generate_from_run`` (the one place this package calls generate.py). A class-conditional
+models folder, or a run folder); a run is asked for images through skingan.sampling, in
+``generate_from_run`` (the one place this package samples a GAN). A class-conditional
 run serves several classes at once: ``--synthetic df,vasc=RUN`` asks it for each class.
 
 Provenance: a GAN run records the images it trained on in ``trained_images.txt`` (one image
@@ -121,11 +121,11 @@ def check_folder_resolution(source, resolution):
 
 
 def open_run(run, models_dir, min_resolution, class_name=None):
-    """GAN run ``run``'s generator, checked: (generate.py's bundle, the label of
+    """GAN run ``run``'s generator, checked: (skingan.sampling's bundle, the label of
     ``class_name`` for a class-conditional run, else None). Refuses an unknown class and a
     generator whose R < min_resolution."""
-    import generate
-    bundle = generate.load_generator(run, models_dir)
+    from skingan.sampling import load_generator
+    bundle = load_generator(run, models_dir)
     label = None
     if bundle.classes is not None:
         try:
@@ -146,17 +146,18 @@ def check_run(source, models_dir, min_resolution):
 
 
 def generate_from_run(run, n, seed, models_dir, min_resolution, class_name=None, log=print):
-    """The one call into generate.py: ``n`` uint8 images (n, R, R, 3) from GAN run ``run``,
-    image i drawn from seed ``seed + i``; from a class-conditional run, of ``class_name``.
-    Refuses a generator whose R < min_resolution. A progress line about every 10 s."""
+    """The one call into skingan.sampling: ``n`` uint8 images (n, R, R, 3) from GAN run
+    ``run``, image i drawn from seed ``seed + i``; from a class-conditional run, of
+    ``class_name``. Refuses a generator whose R < min_resolution. A progress line about every
+    10 s."""
     import time
 
-    import generate
+    from skingan.sampling import generate_images
     bundle, label = open_run(run, models_dir, min_resolution, class_name)
     if n == 0:
         return np.zeros((0, bundle.resolution, bundle.resolution, 3), np.uint8)
     batches, done, last = [], 0, time.perf_counter()
-    for _, images in generate.generate_images(bundle, n, seed, batch_size=64, label=label):
+    for _, images in generate_images(bundle, n, seed, batch_size=64, label=label):
         batches.append(images)
         done += len(images)
         if time.perf_counter() - last > 10 and done < n:
