@@ -24,7 +24,18 @@ KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 
 class MissingWeightsError(UserError):
-    """A pretrained network's weights are not on this machine and cannot be downloaded."""
+    """A pretrained network's weights are not on this machine and cannot be downloaded.
+    str(): the whole remedy in one line; ``short()``: file, folder and why, for a line that
+    points to --help for the rest."""
+
+    def __init__(self, message, spec=None, why=None):
+        super().__init__(message)
+        self.spec, self.why = spec, why
+
+    def short(self):
+        if self.spec is None:
+            return str(self)
+        return f"no {self.spec.file_name} in {os.path.dirname(cache_path(self.spec))}/ ({self.why})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,16 +101,19 @@ def how_to_get(spec, flag):
 def fetch(spec, log=print, flag="--weights", also=""):
     """The path of ``spec``'s weights file: Keras' cached copy, or one downloaded now into
     Keras' cache. Raises MissingWeightsError when it is not there and downloads are off or
-    fail. ``flag``: the option that names a file instead; ``also``: text appended to the
-    error (another way out, e.g. '--weights none')."""
+    fail. ``log``: where the download is announced (None: nowhere); ``flag``: the option
+    that names a file instead; ``also``: text appended to the error (another way out, e.g.
+    '--weights none')."""
     cached = cache_path(spec)
     if os.path.isfile(cached):
         return cached
     if offline():
+        why = f"downloads are off: --offline or {OFFLINE_ENV}=1"
         raise MissingWeightsError(
             f"{spec.network}'s ImageNet weights are not in Keras' cache and downloads are off "
-            f"(--offline or {OFFLINE_ENV}=1): {how_to_get(spec, flag)}{also}")
+            f"(--offline or {OFFLINE_ENV}=1): {how_to_get(spec, flag)}{also}", spec, why)
     import keras
+    log = log or (lambda *_: None)
     log(f"downloading {spec.network}'s ImageNet weights ({spec.file_name}), once, into "
         f"{os.path.dirname(cached)}/ (--offline: never download)")
     try:
@@ -109,4 +123,4 @@ def fetch(spec, log=print, flag="--weights", also=""):
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise MissingWeightsError(
             f"cannot download {spec.network}'s ImageNet weights ({reason}): "
-            f"{how_to_get(spec, flag)}{also}") from None
+            f"{how_to_get(spec, flag)}{also}", spec, f"the download failed: {reason}") from None
