@@ -288,7 +288,8 @@ def test_evaluate_without_inception_weights_says_so_once(tmp_path, conditional_r
     data, run_dir = conditional_run
     result = evaluate.main(["--real", data, "--run", run_dir, "--n", "8", "--swd-images", "8"])
     said = [line for line in capsys.readouterr().out.splitlines() if "skipped" in line]
-    assert len(said) == 1 and len(said[0]) < 250, said
+    assert len(said) == 1, said
+    assert len(said[0].replace(str(tmp_path / "keras" / "models"), "")) < 200
     assert said[0].startswith("FID, KID, precision and recall skipped: no inception_v3_")
     assert said[0].endswith("; evaluate.py --help says how to get the weights")
     assert all(result["per_class"][c]["fid"] is None for c in result["classes"])
