@@ -17,9 +17,8 @@ import functools
 import os
 
 from skingan import quiet_tf
-from skingan.errors import UserError, run_cli
-
 from skingan.cli import Parser, fraction, non_negative_int, positive_float, positive_int
+from skingan.errors import UserError, run_cli
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
