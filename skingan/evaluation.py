@@ -110,7 +110,7 @@ def feature_network(args, log=print):
         if args.inception_weights:
             raise
         why = f"FID, KID, precision and recall skipped: {err.short()}"
-        log(f"{why}; evaluate.py --help says how to get the weights")
+        log(f"{why}; how to get them: evaluate.py --help")
         return None, why
 
 

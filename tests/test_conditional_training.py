@@ -291,7 +291,7 @@ def test_evaluate_without_inception_weights_says_so_once(tmp_path, conditional_r
     assert len(said) == 1, said
     assert len(said[0].replace(str(tmp_path / "keras" / "models"), "")) < 200
     assert said[0].startswith("FID, KID, precision and recall skipped: no inception_v3_")
-    assert said[0].endswith("; evaluate.py --help says how to get the weights")
+    assert said[0].endswith("; how to get them: evaluate.py --help")
     assert all(result["per_class"][c]["fid"] is None for c in result["classes"])
 
 
