@@ -110,6 +110,8 @@ def fit_and_predict(settings, train_set, val_images, val_labels, test_images, nu
     import keras
 
     from skingan.benefit.backbones import build_classifier
+    log(f"{tag} seed {seed}: up to {settings.epochs} epochs (the first one also compiles "
+        "the train step) ...")
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = build_classifier(settings.backbone, settings.resolution, num_classes,
