@@ -40,6 +40,7 @@ def one_line_error(capsys, args):
     return err
 
 
+@pytest.mark.slow
 def test_report_files_agree_with_report_json(tmp_path, demo_set):
     result = classify.main(argv(tmp_path, demo_set, "--synthetic",
                                 f"DF={green_folder(tmp_path / 'fake')}", "--add", "5"))
@@ -200,6 +201,7 @@ def test_a_run_is_quiet_names_its_device_and_never_retraces(tmp_path, demo_set):
         assert noise not in everything, noise
 
 
+@pytest.mark.slow
 def test_demo_trains_its_gan_on_the_rare_training_fold_only(tmp_path):
     settings = experiment.Settings(data=None, synthetic_arms={}, name="demo",
                                    results_dir=str(tmp_path / "results"),
