@@ -11,8 +11,9 @@ that class's real images (all the run's classes, or --class NAME), then the mean
 Both sets are brought to one resolution (--resolution, default the fake images' size): the real
 images through data_loader (any supported layout, --class, corrupt files skipped), so FID does
 not just measure a difference in sharpness. FID, KID, precision and recall use Keras' ImageNet
-InceptionV3 (--inception-weights, or Keras' cache); without those weights they are skipped with
-instructions and SWD, which needs no network, is still reported. Nothing is downloaded.
+InceptionV3 (--inception-weights, or Keras' cache, downloaded into it once on first use unless
+--offline); without those weights they are skipped (one line) and SWD, which needs no network,
+is still reported.
 """
 import os
 
@@ -27,8 +28,9 @@ FEATURE_NETS = ("inception", "random-small")
 
 
 def build_parser():
+    from skingan.metrics import WEIGHTS_HELP
     p = cli.Parser(description="Evaluate generated images against real ones (FID, KID, SWD, "
-                               "precision, recall).")
+                               "precision, recall).", epilog=WEIGHTS_HELP)
     p.add_argument("--real", help="folder of real images (any data_loader layout); needed "
                                   "for FID/KID/SWD/PR, not for --copying alone")
     p.add_argument("--labels", help="label CSV for --real (ISIC 2018 or HAM10000), if not found "
@@ -56,7 +58,10 @@ def build_parser():
     p.add_argument("--cache-dir", help="data_loader cache for decoded real images")
     p.add_argument("--inception-weights",
                    help="path to Keras' inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 "
-                        "(default: Keras' cache, ~/.keras/models/)")
+                        "(default: Keras' cache, ~/.keras/models/, downloaded there on "
+                        "first use)")
+    p.add_argument("--offline", action="store_true",
+                   help="never download the InceptionV3 weights (also: SKINGAN_OFFLINE=1)")
     p.add_argument("--fid-network", default="keras", choices=("keras", "inception-2015"),
                    help="the Inception behind FID/KID/PR: 'keras' (Keras' ImageNet InceptionV3; "
                         "compare between runs of this tool) or 'inception-2015' (the 2015 "
@@ -142,6 +147,9 @@ def write_json(path, result):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     check_args(args)
+    if args.offline:
+        from skingan import pretrained
+        pretrained.go_offline()
     classes = run_classes(args)
     if classes and args.copying:
         raise UserError("--copying scores one class at a time; for a conditional run pass "

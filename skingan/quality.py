@@ -53,7 +53,7 @@ class QualityTracker:
         self.feature_model = self.real_features = None
         if fid:
             try:
-                self.feature_model = metrics.load_inception(inception_weights)
+                self.feature_model = metrics.load_inception(inception_weights, log)
                 self.real_features = metrics.extract_features(
                     self.real, self.feature_model, log=log, label="real features")
             except metrics.MissingWeightsError as err:

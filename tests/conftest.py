@@ -3,6 +3,9 @@ import os
 # Quiet TensorFlow's C++ logging and keep tests on the CPU before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# Tests never download: pretrained weights come only from Keras' cache (skingan.pretrained),
+# for every test and every subprocess a test starts.
+os.environ["SKINGAN_OFFLINE"] = "1"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

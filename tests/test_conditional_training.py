@@ -292,6 +292,19 @@ def test_evaluate_scores_each_class_against_its_own_reals(tmp_path, conditional_
     assert one["classes"] == ["red"]
 
 
+def test_evaluate_without_inception_weights_says_so_once(tmp_path, conditional_run, capsys,
+                                                         monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))     # empty; the suite is offline
+    data, run_dir = conditional_run
+    result = evaluate.main(["--real", data, "--run", run_dir, "--n", "8", "--swd-images", "8"])
+    said = [line for line in capsys.readouterr().out.splitlines() if "skipped" in line]
+    assert len(said) == 1, said
+    assert len(said[0].replace(str(tmp_path / "keras" / "models"), "")) < 200
+    assert said[0].startswith("FID, KID, precision and recall skipped: no inception_v3_")
+    assert said[0].endswith("; how to get them: evaluate.py --help")
+    assert all(result["per_class"][c]["fid"] is None for c in result["classes"])
+
+
 def test_classifier_sources_take_one_class_each_from_a_conditional_run(conditional_run):
     from skingan.benefit import sources
     _, run_dir = conditional_run
