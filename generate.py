@@ -365,6 +365,8 @@ def write_set(bundle, args, out, label=None, title=""):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if not args.run.endswith(".keras"):      # an unknown run answers before TensorFlow loads
+        find_run_dir(args.run, args.models_dir)
     quiet_tf.import_tensorflow()             # before anything else imports TensorFlow
     bundle = load_generator(args.run, args.models_dir, args.step)
     name = os.path.basename(bundle.run_dir) if bundle.run_dir else \

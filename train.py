@@ -165,22 +165,16 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    log = functools.partial(print, flush=True)
-    quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
+# What a Ctrl-C before training began prints (also one during TensorFlow's import).
+INTERRUPTED = "interrupted; nothing saved since the last checkpoint"
+
+
+def check_args(args):
+    """(run name, settings, the flags given) from parsed flags, with every check that needs
+    no TensorFlow done, so that such mistakes answer before TensorFlow's import (seconds)."""
     from skingan.config import resolve_config
     from skingan.families import get_family
-    from skingan.loop import NonFiniteLossError, train
-
-    if args.check_run:
-        from skingan.check_run import check_run
-        return check_run(args.models_dir, args.check_run)
-    cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
     explicit = {k: v for k, v in vars(args).items() if v is not None and k not in PLACES}
-    if "augment" in explicit and explicit["augment"] != "ada":
-        from skingan import augment
-        augment.parse_policy(explicit["augment"])
     run, cfg = resolve_config(explicit, args.models_dir)
     if not cfg["conditional"]:
         if "class_balance" in explicit:
@@ -194,6 +188,24 @@ def main(argv=None):
     ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p") if k in explicit]
     if ada_flags and cfg["augment"] != "ada":
         raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")
+    return run, cfg, explicit
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    log = functools.partial(print, flush=True)
+    if args.check_run:
+        quiet_tf.import_tensorflow(log)
+        from skingan.check_run import check_run
+        return check_run(args.models_dir, args.check_run, args.results_dir)
+    run, cfg, explicit = check_args(args)
+    quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
+    from skingan.loop import NonFiniteLossError, train
+
+    cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
+    if "augment" in explicit and explicit["augment"] != "ada":
+        from skingan import augment
+        augment.parse_policy(explicit["augment"])
     try:
         result = train(cfg, run, args.models_dir, args.results_dir, cache_dir=cache_dir,
                        log=log)
@@ -201,7 +213,7 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began
-        print("\ninterrupted; nothing saved since the last checkpoint", file=sys.stderr)
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
         sys.exit(130)
     if result["stopped"] != "done":
         sys.exit(128 + getattr(signal, result["stopped"]))
@@ -209,4 +221,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, interrupted=INTERRUPTED)
