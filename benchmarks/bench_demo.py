@@ -1,12 +1,12 @@
 """The demo's preset: does `python train.py` end on a varied grid? (issue 23, item 1)
 
     python -m benchmarks.bench_demo                          # ~30-40 min on 2 loaded CPU cores
-    python -m benchmarks.bench_demo --arms "sl old,sl new" --seeds 1   # some arms, one seed
+    python -m benchmarks.bench_demo --arms "sl old,dcgan demo" --seeds 0   # some arms, one seed
     python -m benchmarks.bench_demo --conditional            # the multi-class demo's arms
 
 Each arm is a set of flags over `python train.py` with no --data: the built-in demo data
 (skingan.demo_data, 300 images, the same folder train.py writes), the real training loop
-(loop.train) with its sample grids and its health monitor. Run with seeds 0..--seeds - 1,
+(loop.train) with its sample grids and its health monitor. Run with --seeds (default 0, 1, 2),
 seed-major (every arm's seed 0 first), so a partial log already compares the arms.
 
 Printed per run, and as a table at the end:
@@ -39,7 +39,7 @@ ARMS = {
     "sl ema": dict(OLD_SL, ema=0.99),
     "sl ema flips": dict(OLD_SL, ema=0.99, vflip=True, rot90=True),
     "sl diffaug": dict(OLD_SL, ema=0.99, augment="color,translation,cutout"),
-    "sl lr 2e-5": dict(OLD_SL, lr=2e-5, ema=0.99),
+    "sl ada": dict(OLD_SL, ema=0.99, augment="ada", ada_kimg=2.0),
     "dcgan demo": dict(model="dcgan", resolution=32, batch_size=64, steps=300,
                        sample_every=50, checkpoint_every=100),
 }
@@ -162,7 +162,8 @@ def table(rows):
 def main(argv=None):
     from benchmarks import bench_limited_data as bld
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (default: 3)")
+    parser.add_argument("--seeds", default="0,1,2",
+                        help="comma-separated seeds (default: %(default)s)")
     parser.add_argument("--arms", help="comma-separated arm names (default: all of the set)")
     parser.add_argument("--conditional", action="store_true",
                         help="the multi-class demo's arms (train.py --conditional)")
@@ -174,7 +175,7 @@ def main(argv=None):
     unknown = [a for a in chosen if a not in arms]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {list(arms)}")
-    seeds = list(range(args.seeds))
+    seeds = [int(s) for s in args.seeds.split(",")]
     budget = f"arms {chosen}, seeds {seeds}, the built-in demo data"
     grids = os.path.abspath(args.grids)
 

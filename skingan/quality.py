@@ -5,7 +5,6 @@ evaluation, so scores compare across time); SWD against a fixed random subset of
 images is always computed, FID too when InceptionV3 weights are on the machine. The best
 score so far lives in a variable the run's checkpoint holds, so a resumed run keeps it.
 """
-import csv
 import math
 import os
 
@@ -15,6 +14,7 @@ import tensorflow as tf
 from skingan import metrics
 from skingan.families import (STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal,
                               with_labels)
+from skingan.fileio import append_csv_rows
 from skingan.monitoring import restart_csv
 
 
@@ -68,7 +68,6 @@ class QualityTracker:
         improved = score < float(self.best.numpy())
         if improved:
             self.best.assign(score)
-        with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerow([step, f"{scores['swd']:.6g}",
-                                    "" if scores["fid"] is None else f"{scores['fid']:.6g}"])
+        append_csv_rows(self.path, [[step, f"{scores['swd']:.6g}",      # a whole row
+                                     "" if scores["fid"] is None else f"{scores['fid']:.6g}"]])
         return scores, improved
