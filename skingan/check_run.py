@@ -33,12 +33,12 @@ def check_run(models_dir, run, results_dir=None, log=print):
     files = list_files(run_dir)
     verdicts = {rel: check_plain_file(run_dir, rel) for rel in files}
     verdicts.update(check_checkpoints(run_dir, files))
-    if results_dir is not None:
+    out_dir = None if results_dir is None else os.path.join(results_dir, run)
+    if out_dir and os.path.isdir(out_dir):
         restoring = [int(m.group(1)) for rel, (status, _) in verdicts.items()
                      if status == OK and (m := re.fullmatch(r"checkpoints/ckpt-(\d+)\.index",
                                                             rel))]
-        logs = check_logs(os.path.join(results_dir, run), run_dir,
-                          max(restoring) if restoring else None)
+        logs = check_logs(out_dir, run_dir, max(restoring) if restoring else None)
         files += list(logs)
         verdicts.update(logs)
     bad = 0
@@ -46,6 +46,9 @@ def check_run(models_dir, run, results_dir=None, log=print):
         status, detail = verdicts[rel]
         bad += status == BAD
         log(f"{status:<8} {rel}: {detail}")
+    if out_dir and not os.path.isdir(out_dir):
+        log(f"{NOTE:<8} {out_dir}: no Results folder (sample grids and logs; the run "
+            "resumes without it)")
     if bad:
         raise UserError(f"run '{run}': {bad} of {len(files)} files are damaged (lines "
                         "above); train.py resumes past damaged checkpoints and config.json, "
@@ -75,10 +78,7 @@ def check_logs(out_dir, run_dir, resume_step):
     run does not write, steps out of order, and rows after the newest checkpoint that
     restores (`resume_step`; None: no checkpoint restores)."""
     from skingan.fileio import read_csv_log
-    label = "/".join(os.path.normpath(out_dir).split(os.sep)[-2:])
-    if not os.path.isdir(out_dir):
-        return {label + "/": (NOTE, "no Results folder (sample grids and logs; a run resumes "
-                                    "without it)")}
+    label = "/".join(os.path.normpath(out_dir).split(os.sep)[-2:])   # Results/<run>
     headers = expected_headers(run_dir)
     verdicts = {}
     for name in ("losses.csv", "metrics.csv"):
