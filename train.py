@@ -1,6 +1,6 @@
 """Train SL-StyleGAN or DCGAN on one class of skin-lesion images; rerun to resume.
 
-    python train.py                                   # built-in demo data, short preset
+    python train.py                                   # built-in demo data: DCGAN, short preset
     python train.py --data Datasets/ISIC2018 --class DF
     python train.py --data Datasets/HAM10000 --class df --model dcgan
     python train.py --data Datasets/ISIC2018 --class DF --steps 40000   # continue further
@@ -59,7 +59,8 @@ def build_parser():
                    help="also rotate by random multiples of 90 degrees")
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--model", choices=["sl-stylegan", "dcgan"],
-                   help="GAN family (default: sl-stylegan)")
+                   help="GAN family (default: sl-stylegan; dcgan on the built-in demo "
+                        "data, where sl-stylegan's short run collapses, see docs/demo.md)")
     g.add_argument("--resolution", type=cli.positive_int,
                    help=f"square image size, a power of two {fam}")
     g.add_argument("--batch-size", type=cli.positive_int, help=f"global batch {fam}")
