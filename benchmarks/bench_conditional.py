@@ -79,10 +79,10 @@ def generated_df(result, n, seed):
     conditional one), through generate.py's code."""
     import numpy as np
 
-    import generate
-    bundle = generate.load_generator(result["run_dir"])
+    from skingan.sampling import generate_images, load_generator
+    bundle = load_generator(result["run_dir"])
     label = bundle.class_index("df") if bundle.classes else None
-    return np.concatenate([images for _, images in generate.generate_images(
+    return np.concatenate([images for _, images in generate_images(
         bundle, n, seed=1000 * seed, batch_size=100, label=label)])
 
 

@@ -5,7 +5,7 @@ path before the fast one and the fast one, interleaved, against a matmul timed b
     python -m benchmarks.bench_generate --resolution 64 --n 64 --rounds 2   # quick
 
 The generator: SL-StyleGAN at --resolution (the authors' full-size network, random weights,
-saved to a temporary .keras file and loaded by generate.load_generator). Its FLOPs per image
+saved to a temporary .keras file and loaded by skingan.sampling.load_generator). Its FLOPs per image
 come from model_summary.count_flops. Each round times, in forward then reverse order in
 alternate rounds (so that a linear drift cancels), with a 4096 x 4096 fp32 tf.matmul
 (bench_train.Matmul) before and after:
@@ -39,13 +39,13 @@ TARGET = 0.6
 
 
 def old_generate_images(bundle, n, seed, batch_size, forward):
-    """generate.generate_images as it was (no truncation, normalize 'none'); `forward` is
+    """sampling.generate_images as it was (no truncation, normalize 'none'); `forward` is
     its tf.function, made once by the caller so that its traces are reused across calls."""
-    import generate
+    from skingan import sampling
     from skingan.images import to_uint8
     for start in range(seed, seed + n, batch_size):
         seeds = list(range(start, min(start + batch_size, seed + n)))
-        inputs = generate.latent_inputs(bundle, seeds)
+        inputs = sampling.latent_inputs(bundle, seeds)
         yield seeds, to_uint8(forward(inputs).numpy(), bundle.value_range)
 
 
@@ -100,9 +100,9 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    import generate
     import SL_StyleGAN
     from benchmarks.bench_train import Matmul, cpu_model, load_text
+    from skingan import sampling
     from skingan.images import save_png
     from skingan.model_summary import count_flops
     from skingan.writer import PngWriter
@@ -115,7 +115,7 @@ def main(argv=None):
         keras.utils.set_random_seed(0)
         path = os.path.join(tmp, "generator.keras")
         SL_StyleGAN.build_generator(args.resolution).save(path)
-        bundle = generate.load_generator(path)
+        bundle = sampling.load_generator(path)
         flops = count_flops(bundle.model)
         threads = PngWriter().workers
         print(f"SL-StyleGAN {args.resolution} px generator: {flops / 1e9:.2f} GFLOP/image "
@@ -134,7 +134,7 @@ def main(argv=None):
             "new end to end": lambda: new_generate_main(bundle, path, n, b, fresh("new")),
             "old end to end": lambda: old_generate_main(bundle, n, b, fresh("old"),
                                                         old_forward),
-            "new compute only": lambda: [None for _ in generate.generate_images(
+            "new compute only": lambda: [None for _ in sampling.generate_images(
                 bundle, n, 0, b)],
             "old compute only": lambda: [None for _ in old_generate_images(
                 bundle, n, 0, b, old_forward)],
@@ -166,7 +166,7 @@ def main(argv=None):
                   + f"; files identical: {identical[-1]}", flush=True)
 
         # PNG encoding alone, one thread, on generated images
-        images = np.concatenate([batch for _, batch in generate.generate_images(
+        images = np.concatenate([batch for _, batch in sampling.generate_images(
             bundle, min(n, 32), 0, b)])
         png_dir = fresh("png")
         os.makedirs(png_dir)

@@ -23,7 +23,7 @@ networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed 
 - the same compiled step called N times on one pre-made batch (a bare loop built from the same
   pieces: skingan.components.build_components),
   for comparison; its ratio to the loop is only as good as the drift allows;
-- generation images/s (generate.generate_images on the generator.keras each family's first
+- generation images/s (skingan.sampling.generate_images on the generator.keras each family's first
   trained variant saved);
 - a 4096 x 4096 fp32 tf.matmul (GFLOP/s = 2 * 4096^3 / s, best of 3 after a warm-up), timed
   right before and right after every measurement. These machines' speed drifts 2-3x over
@@ -264,14 +264,14 @@ def bench_bare(model, variant, s, data_dir, models_dir):
 
 
 def bench_generation(run_dir, s):
-    import generate
-    bundle = generate.load_generator(os.path.join(run_dir, "generator.keras"))
-    for _ in generate.generate_images(bundle, s["gen_batch"], seed=0,
+    from skingan.sampling import generate_images, load_generator
+    bundle = load_generator(os.path.join(run_dir, "generator.keras"))
+    for _ in generate_images(bundle, s["gen_batch"], seed=0,
                                       batch_size=s["gen_batch"]):
         pass                                                      # warm-up batch
     start = time.perf_counter()
     done = 0
-    for seeds, batch in generate.generate_images(bundle, s["gen_images"], seed=1000,
+    for seeds, batch in generate_images(bundle, s["gen_images"], seed=1000,
                                                  batch_size=s["gen_batch"]):
         done += len(batch)
     return done / (time.perf_counter() - start)

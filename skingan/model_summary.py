@@ -27,6 +27,9 @@ def _shape(tensor):
 
 def _layer_flops(layer):
     """FLOPs per image of one (non-model) layer, 0 for layers that are not counted."""
+    if hasattr(layer, "flops_per_image"):
+        # A custom layer that counts its own work (StyleGAN2's modulated convolutions).
+        return int(layer.flops_per_image())
     if isinstance(layer, keras.layers.Conv2DTranspose):
         # Every input pixel scatters a kh x kw x C_in -> C_out kernel into the output, so the
         # MACs depend on the *input* size: H_in * W_in * kh * kw * C_in * C_out.

@@ -173,11 +173,11 @@ def test_typo_in_data_of_an_existing_run_says_data_path_not_found(tmp_path, tiny
 
 
 def test_generate_accepts_a_runs_results_folder(tmp_path):
-    import generate
+    from skingan import sampling
     models, results = tmp_path / "SavedModels", tmp_path / "Results"
     (models / "dcgan-df-64px").mkdir(parents=True)
     (models / "dcgan-df-64px" / "config.json").write_text('{"settings": {}}')
     (results / "dcgan-df-64px").mkdir(parents=True)
     for spec in ("dcgan-df-64px", str(results / "dcgan-df-64px"),
                  str(results / "dcgan-df-64px") + os.sep):
-        assert generate.find_run_dir(spec, str(models)) == str(models / "dcgan-df-64px")
+        assert sampling.find_run_dir(spec, str(models)) == str(models / "dcgan-df-64px")

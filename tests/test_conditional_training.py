@@ -16,6 +16,7 @@ import generate
 import train
 from conftest import ROOT, quiet, run_on_two_cpus
 from skingan import images as image_io
+from skingan import sampling
 from skingan.errors import UserError
 
 COLOURS = {"blue": (40, 60, 220), "green": (40, 200, 60), "red": (220, 50, 40)}
@@ -118,10 +119,10 @@ def test_dataset_yields_image_label_pairs():
 
 def class_means(run_dir, classes, n=32):
     """Mean RGB of n generated images per class, from the run's export."""
-    bundle = generate.load_generator(run_dir)
+    bundle = sampling.load_generator(run_dir)
     means = {}
     for name in classes:
-        batches = [b for _, b in generate.generate_images(bundle, n, label=bundle.class_index(name))]
+        batches = [b for _, b in sampling.generate_images(bundle, n, label=bundle.class_index(name))]
         means[name] = np.concatenate(batches).reshape(-1, 3).mean(axis=0)
     return means
 
@@ -250,18 +251,18 @@ def test_generate_refuses_unknown_or_missing_class(tmp_path, conditional_run, fl
 def test_truncation_centre_is_per_class(tmp_path, colour_data):
     result = run_train(tmp_path, "--data", colour_data, "--conditional", "--model",
                        "sl-stylegan", "--steps", "2")
-    bundle = generate.load_generator(result["run_dir"])
+    bundle = sampling.load_generator(result["run_dir"])
     from SL_StyleGAN import get_mapping
     mapping = get_mapping(bundle.model)
-    z = np.random.RandomState(0).standard_normal((generate.W_AVG_SAMPLES, 100)).astype("float32")
+    z = np.random.RandomState(0).standard_normal((sampling.W_AVG_SAMPLES, 100)).astype("float32")
     for label in (0, 2):
         expected = mapping.predict([z, np.full(len(z), label, np.int32)], verbose=0).mean(axis=0)
         np.testing.assert_allclose(bundle.w_avg(label), expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(bundle.w_avg(0), bundle.w_avg(2))
     # psi = 0 replaces every style by its class's centre: with one centre for all classes
     # the class would then make no difference (the seeds fix the noise inputs)
-    first = next(generate.generate_images(bundle, 4, truncation=0.0, label=0))[1]
-    third = next(generate.generate_images(bundle, 4, truncation=0.0, label=2))[1]
+    first = next(sampling.generate_images(bundle, 4, truncation=0.0, label=0))[1]
+    third = next(sampling.generate_images(bundle, 4, truncation=0.0, label=2))[1]
     assert np.abs(first.astype(int) - third).max() > 0
 
 
@@ -284,9 +285,9 @@ def test_evaluate_scores_each_class_against_its_own_reals(tmp_path, conditional_
 def test_classifier_sources_take_one_class_each_from_a_conditional_run(conditional_run):
     from skingan.benefit import sources
     _, run_dir = conditional_run
-    bundle = generate.load_generator(run_dir)
+    bundle = sampling.load_generator(run_dir)
     red = sources.generate_from_run(run_dir, 3, 0, os.path.dirname(run_dir), 16, "red")
-    expected = next(generate.generate_images(bundle, 3, label=bundle.class_index("red")))[1]
+    expected = next(sampling.generate_images(bundle, 3, label=bundle.class_index("red")))[1]
     np.testing.assert_array_equal(red, expected)
     with pytest.raises(UserError, match="--synthetic violet=.*blue, green, red"):
         sources.generate_from_run(run_dir, 3, 0, os.path.dirname(run_dir), 16, "violet")

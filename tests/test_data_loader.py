@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import data_loader as dl
+from skingan.data import decode
 from skingan.errors import UserError
 from conftest import quiet, write_image
 
@@ -407,7 +408,7 @@ def test_cache_file_is_reused_without_decoding(tmp_path, monkeypatch):
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded although cached")
-    monkeypatch.setattr(dl, "decode_image", no_decoding)
+    monkeypatch.setattr(decode, "decode_image", no_decoding)
     lines = []
     second, d2 = dl.load_data(data, resolution=8, cache_dir=cache, log=lines.append)
     assert isinstance(second, np.memmap)

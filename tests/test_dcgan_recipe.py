@@ -11,7 +11,7 @@ import tensorflow as tf
 import data_loader as dl
 import generate
 from conftest import quiet
-from skingan import steps
+from skingan import sampling, steps
 from skingan.components import make_optimizer
 from skingan.config import new_run_settings, resolve_config, total_iterations
 from skingan.images import minmax_to_uint8
@@ -144,12 +144,12 @@ def test_keep_all_checkpoints_and_generate_from_any(tmp_path, tiny_images):
     run = os.path.basename(result["run_dir"])
     images = {}
     for step in (2, 6, None):
-        bundle = generate.load_generator(run, models, step=step)
-        images[step] = np.concatenate([b for _, b in generate.generate_images(bundle, 3)])
+        bundle = sampling.load_generator(run, models, step=step)
+        images[step] = np.concatenate([b for _, b in sampling.generate_images(bundle, 3)])
     np.testing.assert_array_equal(images[6], images[None])   # the last one is the export
     assert not np.array_equal(images[2], images[6])
     with pytest.raises(Exception, match="no checkpoint at step 7; kept: 1, 2, 3, 4, 5, 6"):
-        generate.load_generator(run, models, step=7)
+        sampling.load_generator(run, models, step=7)
 
 
 def test_keep_checkpoints_keeps_the_newest(tmp_path, tiny_images):
@@ -186,9 +186,9 @@ def test_generate_normalize_minmax_stretches_each_image(tmp_path):
     g = dcgan.build_generator(16, base_filters=4)
     path = str(tmp_path / "g.keras")
     g.save(path)
-    bundle = generate.load_generator(path)
-    linear = np.concatenate([b for _, b in generate.generate_images(bundle, 4)])
-    stretched = np.concatenate([b for _, b in generate.generate_images(
+    bundle = sampling.load_generator(path)
+    linear = np.concatenate([b for _, b in sampling.generate_images(bundle, 4)])
+    stretched = np.concatenate([b for _, b in sampling.generate_images(
         bundle, 4, normalize="minmax")])
     for img in stretched:
         assert img.min() == 0 and img.max() == 255

@@ -1,11 +1,11 @@
-"""generate.py's library API on exported generators: seeds, truncation, refusals."""
+"""skingan.sampling (generate.py's library API) on exported generators: seeds, truncation, refusals."""
 
 import numpy as np
 import pytest
 
 import dcgan
-import generate
 import SL_StyleGAN
+from skingan import sampling
 from skingan.errors import UserError
 
 
@@ -20,11 +20,11 @@ def stylegan_file(tmp_path_factory):
 
 
 def all_images(bundle, n, **kw):
-    return np.concatenate([b for _, b in generate.generate_images(bundle, n, **kw)])
+    return np.concatenate([b for _, b in sampling.generate_images(bundle, n, **kw)])
 
 
 def test_each_image_depends_only_on_its_seed(stylegan_file):
-    bundle = generate.load_generator(stylegan_file)
+    bundle = sampling.load_generator(stylegan_file)
     assert bundle.uses_noise and bundle.resolution == 16 and bundle.value_range == (0.0, 1.0)
     a = all_images(bundle, 6, seed=10, batch_size=4)
     b = all_images(bundle, 3, seed=13, batch_size=1)
@@ -34,13 +34,13 @@ def test_each_image_depends_only_on_its_seed(stylegan_file):
 
 
 def test_truncation_psi_one_is_identity_and_zero_collapses_styles(stylegan_file):
-    bundle = generate.load_generator(stylegan_file)
+    bundle = sampling.load_generator(stylegan_file)
     plain = all_images(bundle, 4, seed=0)
     same = all_images(bundle, 4, seed=0, truncation=1.0)
     assert np.max(np.abs(plain.astype(int) - same.astype(int))) <= 1  # float rounding only
     # psi = 0 gives every image the mean style; only the noise still differs
     mapping = SL_StyleGAN.get_mapping(bundle.model)
-    z, noise = generate.latent_inputs(bundle, [0, 1])
+    z, noise = sampling.latent_inputs(bundle, [0, 1])
     # the centre written out here: the mean of w over 10,000 latents from seed 0
     w_avg = mapping(np.random.RandomState(0).standard_normal((10000, 100))
                     .astype("float32")).numpy().mean(axis=0)
@@ -55,7 +55,7 @@ def test_dcgan_export_and_refusals(tmp_path):
     g = dcgan.build_generator(16, base_filters=4)
     path = str(tmp_path / "g.keras")
     g.save(path)
-    bundle = generate.load_generator(path)
+    bundle = sampling.load_generator(path)
     assert not bundle.uses_noise and bundle.value_range == (-1.0, 1.0)
     assert all_images(bundle, 2).shape == (2, 16, 16, 3)
     with pytest.raises(UserError, match="style-based"):
@@ -65,4 +65,4 @@ def test_dcgan_export_and_refusals(tmp_path):
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"not a zip")
     with pytest.raises(UserError, match="cannot load generator"):
-        generate.load_generator(str(broken))
+        sampling.load_generator(str(broken))

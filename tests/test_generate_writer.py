@@ -9,6 +9,7 @@ from PIL import Image
 import dcgan
 import generate
 import SL_StyleGAN
+from skingan import sampling
 from skingan import writer as writer_module
 from skingan.errors import run_cli
 from skingan.images import minmax_to_uint8, to_uint8
@@ -39,12 +40,12 @@ def reference_pngs(path, folder, seeds, batch_size, truncation=None, normalize="
     turn. (Graph and eager calls of DCGAN differ in the last float bits, its BatchNorm being
     fused in a graph, so the reference keeps the graph.)"""
     import tensorflow as tf
-    bundle = generate.load_generator(path)
+    bundle = sampling.load_generator(path)
     os.makedirs(folder)
     seeds = list(seeds)
     for i in range(0, len(seeds), batch_size):
         batch = seeds[i:i + batch_size]
-        inputs = generate.latent_inputs(bundle, batch)
+        inputs = sampling.latent_inputs(bundle, batch)
         if truncation is None:
             out = tf.function(lambda x: bundle.model(x, training=False))(inputs).numpy()
         else:
@@ -85,10 +86,10 @@ def test_fast_path_writes_the_reference_bytes(stylegan_file, dcgan_file, tmp_pat
 
 
 def test_one_trace_for_every_batch_size(stylegan_file):
-    bundle = generate.load_generator(stylegan_file)
+    bundle = sampling.load_generator(stylegan_file)
     forward = writer_module.compiled_forward(bundle.model)
     for seeds in ([0, 1, 2], [3], [4, 5]):
-        forward(*generate.latent_inputs(bundle, seeds))
+        forward(*sampling.latent_inputs(bundle, seeds))
     assert forward.experimental_get_tracing_count() == 1
 
 
@@ -122,7 +123,7 @@ def test_writer_failure_is_one_line_error_and_leaves_no_partial_png(
 
 def test_interrupted_run_leaves_whole_pngs_only(stylegan_file, tmp_path, monkeypatch):
     out = tmp_path / "out"
-    batches = generate.generate_images
+    batches = sampling.generate_images
 
     def interrupted(*args, **kwargs):
         for i, item in enumerate(batches(*args, **kwargs)):

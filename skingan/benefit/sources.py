@@ -1,8 +1,8 @@
 """Where the synthetic images of each listed class come from, and whether they may be used.
 
 ``--synthetic CLASS=SOURCE``: SOURCE is a folder of images, or a GAN run (a run name in the
-models folder, or a run folder); a run is asked for images through generate.py's code, in
-``generate_from_run`` (the one place this package calls generate.py). A class-conditional
+models folder, or a run folder); a run is asked for images through skingan.sampling, in
+``generate_from_run`` (the one place this package samples a GAN). A class-conditional
 run serves several classes at once: ``--synthetic df,vasc=RUN`` asks it for each class.
 
 Provenance: a GAN run records the images it trained on in ``trained_images.txt`` (one image
@@ -121,11 +121,11 @@ def check_folder_resolution(source, resolution):
 
 
 def generate_from_run(run, n, seed, models_dir, min_resolution, class_name=None):
-    """The one call into generate.py: ``n`` uint8 images (n, R, R, 3) from GAN run ``run``,
+    """The one call into skingan.sampling: ``n`` uint8 images (n, R, R, 3) from GAN run ``run``,
     image i drawn from seed ``seed + i``; from a class-conditional run, of ``class_name``.
     Refuses a generator whose R < min_resolution."""
-    import generate
-    bundle = generate.load_generator(run, models_dir)
+    from skingan.sampling import generate_images, load_generator
+    bundle = load_generator(run, models_dir)
     label = None
     if bundle.classes is not None:
         try:
@@ -139,7 +139,7 @@ def generate_from_run(run, n, seed, models_dir, min_resolution, class_name=None)
     if n == 0:
         return np.zeros((0, bundle.resolution, bundle.resolution, 3), np.uint8)
     return np.concatenate([images for _, images
-                           in generate.generate_images(bundle, n, seed, batch_size=64,
+                           in generate_images(bundle, n, seed, batch_size=64,
                                                        label=label)])
 
 
