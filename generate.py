@@ -19,7 +19,7 @@ import time
 
 from skingan import cli, quiet_tf
 from skingan.errors import UserError, run_cli
-from skingan.sampling import generate_images, load_generator
+from skingan.sampling import find_run_dir, generate_images, load_generator
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
