@@ -28,8 +28,9 @@ def stand_in_tensorflow(folder, body):
 
 
 @pytest.mark.parametrize("script,flags,message", [
-    ("train.py", ["--resolution", "100"], "error: SL-StyleGAN resolution must be a power of two"),
-    ("train.py", ["--model", "dcgan", "--resolution", "8"], "error: DCGAN resolution must be"),
+    ("train.py", ["--resolution", "100"], "error: DCGAN resolution must be a power of two"),
+    ("train.py", ["--model", "sl-stylegan", "--resolution", "4"],
+     "error: SL-StyleGAN resolution must be"),
     ("train.py", ["--batch-size", "0"], "--batch-size: must be positive"),
     ("train.py", ["--data", "no/such/folder"], "error: data path not found"),
     ("train.py", ["--model", "dcgan", "--r1-every", "4"], "error: --r1-every applies to"),
