@@ -16,8 +16,9 @@ Printed per run, and as a table at the end:
   over the run's grids after the monitor's warm-up, and whether it warned;
 - SWD x 10^3 (lower is better) of 300 images of the final generator.keras against 300
   held-out demo images (the demo generator with seed 1, which no run trains on);
-- wall time of the run (training, grids, checkpoints; TensorFlow already imported). The
-  machine is shared: times are only comparable within one log.
+- wall time of the run (training, grids, checkpoints; TensorFlow already imported) and the
+  CPU seconds the process used meanwhile (all threads). On a shared machine the wall time
+  says little; the CPU seconds, halved, roughly bound what two idle cores would take.
 The final grids are kept in --grids (default Results/bench_demo_grids/) to look at.
 """
 import argparse
@@ -126,16 +127,16 @@ def run_one(name, flags, seed, root, grids, record, held_out):
     explicit = dict(flags, seed=seed, run=run, log_every=flags["steps"])
     run, cfg = resolve_config(explicit, models)
     record.reset()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = train(cfg, run, models, results, log=quiet, handle_signals=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     final = f"samples_{result['step']:06d}.png"
     os.makedirs(grids, exist_ok=True)
     shutil.copy(os.path.join(result["results_dir"], final), os.path.join(grids, run + ".png"))
     score = swd(held_out, generated(result, cfg, HELD_OUT, seed))["average"]
     checked = [r for _, r, after_warmup in record.ratios if after_warmup]
     row = dict(final=record.ratios[-1][1], low=min(checked) if checked else float("nan"),
-               warned=record.warned, swd=score, seconds=seconds,
+               warned=record.warned, swd=score, seconds=seconds, cpu=cpu,
                trace=" ".join(f"{s}:{r:.2f}" for s, r, _ in record.ratios))
     keras.backend.clear_session()
     for folder in (result["run_dir"], result["results_dir"]):
@@ -145,17 +146,18 @@ def run_one(name, flags, seed, root, grids, record, held_out):
 
 def table(rows):
     lines = ["| arm | final diversity, each seed | min after warm-up | warned | "
-             "SWD x 10^3, median (range) | wall s, median |",
-             "|---|---|---|---|---|---:|"]
+             "SWD x 10^3, median (range) | wall s, median | CPU s, median |",
+             "|---|---|---|---|---|---:|---:|"]
     for arm, runs in rows.items():
         swds = [r["swd"] for r in runs]
         finals = ", ".join(f"{r['final']:.2f}" for r in runs)
         lows = ", ".join(f"{r['low']:.2f}" for r in runs)
         warned = sum(r["warned"] for r in runs)
         seconds = statistics.median(r["seconds"] for r in runs)
+        cpu = statistics.median(r["cpu"] for r in runs)
         lines.append(f"| {arm} | {finals} | {lows} | {warned}/{len(runs)} | "
                      f"{statistics.median(swds):.0f} ({min(swds):.0f} - {max(swds):.0f}) | "
-                     f"{seconds:.0f} |")
+                     f"{seconds:.0f} | {cpu:.0f} |")
     return "\n".join(lines)
 
 
@@ -189,7 +191,8 @@ def main(argv=None):
                 rows.setdefault(arm, []).append(row)
                 log(f"  {arm:14s} seed {seed}: diversity {row['final']:.2f} (min "
                     f"{row['low']:.2f}{', warned' if row['warned'] else ''})  SWD "
-                    f"{row['swd']:6.1f}  {row['seconds']:.0f} s   [{row['trace']}]")
+                    f"{row['swd']:6.1f}  {row['seconds']:.0f} s ({row['cpu']:.0f} CPU s)   "
+                    f"[{row['trace']}]")
         return rows
     rows = bld.run_in_tempdir("bench_demo", budget, body)
     print(table(rows))
