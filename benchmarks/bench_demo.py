@@ -104,7 +104,8 @@ def generated(result, cfg, n, seed):
     import numpy as np
 
     from skingan import images as image_io
-    from skingan.families import get_family, numpy_normal, with_labels
+    from skingan.conditional import with_labels
+    from skingan.families import get_family, numpy_normal
     family = get_family(cfg["model"])
     family.builders()                                   # registers its custom layers
     generator = keras.models.load_model(os.path.join(result["run_dir"], "generator.keras"))

@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from skingan import images as image_io
-from skingan.families import numpy_normal, with_labels
+from skingan.conditional import with_labels
+from skingan.families import numpy_normal
 
 
 @dataclasses.dataclass

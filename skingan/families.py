@@ -58,7 +58,7 @@ class Family:
 
     @property
     def has_r1(self):
-        """Whether the step has an R1 penalty (and so takes r1_every)."""
+        """Whether the step has an R1 penalty (and so takes r1_every, from `defaults`)."""
         return "r1" in self.extra_metrics
 
     @property
@@ -94,14 +94,6 @@ def num_classes(cfg):
     return len(cfg["classes"]) if cfg.get("conditional") else 0
 
 
-def with_labels(inputs, labels):
-    """A network's inputs (G's from Family.draw_inputs, or D's images) with the class labels
-    (n,) appended: the last input of a conditional G or D. Unchanged when labels is None."""
-    if labels is None:
-        return inputs
-    return (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]) + [labels]
-
-
 def _build_sl_stylegan(module, cfg, replicas):
     res, latent, scale = cfg["resolution"], cfg["latent_dim"], cfg["channel_scale"]
     k = num_classes(cfg)
@@ -132,7 +124,7 @@ FAMILIES = {
         resolutions=tuple(2 ** k for k in range(3, 11)),   # 8 .. 1024
         defaults=dict(resolution=256, batch_size=16, steps=20000, epochs=None, lr=1e-4,
                       beta1=0.0, beta2=0.99, adam_epsilon=1e-7, lr_decay=1e-5,
-                      crop="resize", hflip=True, dropout=0.6,
+                      crop="resize", hflip=True, dropout=0.6, r1_every=1,
                       sample_every=500, checkpoint_every=500),
         demo=dict(resolution=32, batch_size=16, steps=500, epochs=None, sample_every=50,
                   checkpoint_every=100),

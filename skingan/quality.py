@@ -12,8 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from skingan import metrics
-from skingan.families import (STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal,
-                              with_labels)
+from skingan.conditional import with_labels
+from skingan.families import STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal
 from skingan.fileio import append_csv_rows
 from skingan.monitoring import restart_csv
 

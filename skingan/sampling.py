@@ -62,7 +62,7 @@ class GeneratorBundle:
         if label not in self._w_avg:
             import numpy as np
             from SL_StyleGAN import get_mapping
-            from skingan.families import with_labels
+            from skingan.conditional import with_labels
             z = np.random.RandomState(0).standard_normal(
                 (W_AVG_SAMPLES, self.latent_dim)).astype("float32")
             labels = None if label is None else np.full(W_AVG_SAMPLES, label, np.int32)
@@ -198,7 +198,8 @@ def latent_inputs(bundle, seeds, label=None):
     has the latents of image i of every other class: only the class differs."""
     import numpy as np
 
-    from skingan.families import numpy_normal, with_labels
+    from skingan.conditional import with_labels
+    from skingan.families import numpy_normal
     per_seed = [bundle.family.draw_inputs(numpy_normal(s), 1, bundle.latent_dim,
                                           bundle.resolution) for s in seeds]
     if isinstance(per_seed[0], list):

@@ -368,6 +368,7 @@ def test_check_run_says_ok_for_every_file_of_an_intact_run(run, capsys):
     assert out[-1] == f"run 'r': all {len(files) + 1} files ok"
 
 
+@pytest.mark.slow
 def test_check_run_names_each_damaged_file(run):
     """End to end, as a user runs it before copying a run."""
     truncate(run.ckpts / DATA.format(4))

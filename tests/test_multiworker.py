@@ -71,6 +71,7 @@ def losses(results, run):
                               skiprows=1, ndmin=2)
 
 
+@pytest.mark.slow
 def test_two_workers_train_as_one_device_and_only_the_chief_writes(tmp_path, tiny_images):
     shared = tmp_path / "shared"                    # the "shared storage" of both workers
     models, results = str(shared / "models"), str(shared / "results")
