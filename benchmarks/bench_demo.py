@@ -1,6 +1,6 @@
 """The demo's preset: does `python train.py` end on a varied grid? (issue 23, item 1)
 
-    python -m benchmarks.bench_demo                          # ~30-40 min on 2 loaded CPU cores
+    python -m benchmarks.bench_demo       # 6 arms x 3 seeds, each run 3-6 CPU minutes: hours
     python -m benchmarks.bench_demo --arms "sl old,dcgan demo" --seeds 0   # some arms, one seed
     python -m benchmarks.bench_demo --conditional            # the multi-class demo's arms
 
