@@ -41,7 +41,8 @@ def build_parser():
     p.add_argument("--n", type=int, default=5000,
                    help="images to generate with --run (per class for a conditional run; "
                         "default: %(default)s)")
-    p.add_argument("--truncation", type=float, help="truncation psi for --run (sl-stylegan)")
+    p.add_argument("--truncation", type=float, help="truncation psi for --run (sl-stylegan or "
+                                                        "stylegan2)")
     p.add_argument("--models-dir", default=os.path.join(ROOT, "SavedModels"),
                    help="where run folders are, for --run (default: %(default)s)")
     p.add_argument("--resolution", type=int,

@@ -1,8 +1,9 @@
-"""Train SL-StyleGAN or DCGAN on one class of skin-lesion images; rerun to resume.
+"""Train SL-StyleGAN, DCGAN or StyleGAN2-ADA on one class of skin-lesion images; rerun to resume.
 
     python train.py                                   # built-in demo data: DCGAN, short preset
     python train.py --data Datasets/ISIC2018 --class DF
     python train.py --data Datasets/HAM10000 --class df --model dcgan
+    python train.py --data Datasets/HAM10000 --class df --model stylegan2   # NVlabs' auto + ADA
     python train.py --data Datasets/ISIC2018 --class DF --steps 40000   # continue further
     python train.py --data Datasets/HAM10000 --conditional --class all  # one model, 7 classes
 
@@ -33,8 +34,9 @@ def build_parser():
     r1_every = ", ".join(f"{f.name} {f.defaults['r1_every']}" for f in FAMILIES.values()
                          if f.has_r1)
     p = cli.Parser(
-        description="Train SL-StyleGAN (Qin et al. 2020) or DCGAN (Bhavsar et al. 2021) on "
-                    "one class of skin-lesion images. Rerun the same command to resume.",
+        description="Train SL-StyleGAN (Qin et al. 2020), DCGAN (Bhavsar et al. 2021) or "
+                    "StyleGAN2-ADA (Karras et al. 2020, NVlabs' configurations) on one class "
+                    "of skin-lesion images. Rerun the same command to resume.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=defaults_help())
     fam = "(default: the family's, see below)"
     g = p.add_argument_group("data")
@@ -62,9 +64,21 @@ def build_parser():
     g.add_argument("--rot90", action="store_true", default=None,
                    help="also rotate by random multiples of 90 degrees")
     g = p.add_argument_group("model and optimisation")
-    g.add_argument("--model", choices=["sl-stylegan", "dcgan"],
+    g.add_argument("--model", choices=list(FAMILIES),
                    help=f"GAN family (default: {D['model']}; dcgan on the built-in demo "
                         "data, where sl-stylegan's short run collapses, see docs/demo.md)")
+    g.add_argument("--config", choices=list(FAMILIES["stylegan2"].configs),
+                   help="stylegan2: NVlabs' configuration, which sets the batch, minibatch-"
+                        "stddev group, channels, lr, R1 gamma, EMA and mapping depth (auto: "
+                        "from the resolution and GPU count; see below) (default: auto)")
+    g.add_argument("--gamma", type=cli.non_negative_float,
+                   help="stylegan2: R1 weight gamma, overriding the configuration's")
+    g.add_argument("--map", dest="map_layers", type=cli.positive_int,
+                   help="stylegan2: mapping-network layers, overriding the configuration's")
+    g.add_argument("--channel-base", type=cli.positive_int,
+                   help="stylegan2: channels at resolution r are min(channel_base // r, 512); "
+                        "overrides the configuration's (16384 or 32768). A smaller value, "
+                        "e.g. 2048, makes a network small enough for the CPU")
     g.add_argument("--resolution", type=cli.positive_int,
                    help=f"square image size, a power of two {fam}")
     g.add_argument("--batch-size", type=cli.positive_int, help=f"global batch {fam}")
@@ -122,8 +136,9 @@ def build_parser():
                         f"{D['class_balance']})")
     g.add_argument("--r1-every", type=cli.positive_int, metavar="K",
                    help="lazy R1 (StyleGAN2), the penalty every K iterations with its "
-                        "weight times K; faster, not SL-StyleGAN's paper (default: the "
-                        f"family's: {r1_every})")
+                        "weight times K (sl-stylegan: faster, not the paper; stylegan2: NVlabs' "
+                        "interval with Adam's correction, 1 adds R1 to every D step without "
+                        f"it) (default: the family's: {r1_every})")
     g.add_argument("--ema", type=cli.unit_interval,
                    help="keep an exponential moving average of G's weights with this decay "
                         f"(e.g. 0.999) and sample/export it (default: {D['ema']:g}; 0 is off)")
@@ -136,8 +151,9 @@ def build_parser():
     g.add_argument("--log-every", type=cli.positive_int,
                    help=f"iterations between progress lines (default: {D['log_every']})")
     g.add_argument("--keep-checkpoints", type=cli.keep_count,
-                   help="checkpoints kept, newest first; 'all' (or 0) keeps every one, as "
-                        f"the DCGAN authors did (default: {D['keep_checkpoints']})")
+                   help="checkpoints kept, newest first, besides the best-scoring one "
+                        "(see --eval-every; generate.py --best); 'all' (or 0) keeps every "
+                        f"one, as the DCGAN authors did (default: {D['keep_checkpoints']})")
     g.add_argument("--check-run", metavar="NAME",
                    help="check every file of run NAME (restore each checkpoint, load each "
                         "export), one line per file, then exit: 0 when all are intact, 2 "
@@ -152,8 +168,10 @@ def build_parser():
     g = p.add_argument_group("quality during training")
     g.add_argument("--eval-every", type=cli.non_negative_int,
                    help="iterations between quality scores (SWD, FID with --eval-fid) on fixed "
-                        "latents; the best generator is kept as generator_best.keras "
-                        f"(default: {D['eval_every']}; 0 is off)")
+                        "latents, and at the end; the best generator is kept as "
+                        "generator_best.keras and its checkpoint is never rotated away "
+                        "(generate.py --best). 0 turns scores off (default: "
+                        f"{eval_defaults()})")
     g.add_argument("--eval-images", type=cli.positive_int,
                    help=f"images per score (default: {D['eval_images']})")
     g.add_argument("--eval-fid", action="store_true", default=None,
@@ -177,6 +195,14 @@ def build_parser():
     return p
 
 
+def eval_defaults():
+    """'sl-stylegan 1000, dcgan 500 on real data; 100 on the demo data', from the registry."""
+    from skingan.families import FAMILIES
+    real = ", ".join(f"{f.name} {f.defaults['eval_every']}" for f in FAMILIES.values())
+    demo = sorted({f.demo["eval_every"] for f in FAMILIES.values()})
+    return f"{real} on real data; {', '.join(map(str, demo))} on the demo data"
+
+
 # What a Ctrl-C before training began prints (also one during TensorFlow's import).
 INTERRUPTED = "interrupted; nothing saved since the last checkpoint"
 
@@ -194,7 +220,15 @@ def check_args(args):
         if cfg["class_name"] and "," in cfg["class_name"]:
             raise UserError(f"--class {cfg['class_name']} names several classes: add "
                             "--conditional to train one model on them, or name one class")
-    if "r1_every" in explicit and not get_family(cfg["model"]).has_r1:
+    family = get_family(cfg["model"])
+    own = [k for k in ("config", "gamma", "map_layers", "channel_base") if k in explicit]
+    if own and not family.configs:
+        raise UserError(f"--{own[0].replace('_layers', '').replace('_', '-')} applies to "
+                        f"stylegan2 only")
+    if family.own_ema and "ema" in explicit:
+        raise UserError(f"{cfg['model']} keeps NVlabs' EMA of G, its half-life set by "
+                        "--config; --ema applies to sl-stylegan and dcgan")
+    if "r1_every" in explicit and not family.has_r1:
         raise UserError(f"--r1-every applies to sl-stylegan only: {cfg['model']} has no R1 "
                         f"penalty")
     ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p") if k in explicit]

@@ -17,7 +17,7 @@ class Components:
     strategy: object
     generator: object
     discriminator: object
-    ema_generator: object      # None without --ema
+    ema_generator: object      # None without --ema (StyleGAN2 always has its own)
     g_optimizer: object
     d_optimizer: object
     rng: object                # tf.random.Generator: every random draw of the train step
@@ -30,6 +30,7 @@ class Components:
         """The ADA controller with --augment ada (its p is checkpointed), else None."""
         from skingan.ada import AdaController
         return self.augment if isinstance(self.augment, AdaController) else None
+    step_state: object = None  # the family's own step state (StyleGAN2's), else None
 
     @property
     def shown(self):
@@ -60,15 +61,24 @@ class Components:
         return class_probabilities(self.cfg["class_counts"], self.cfg["class_balance"])
 
 
-def make_optimizer(cfg):
-    """Adam with Keras 2's `decay`: lr_t = lr / (1 + decay * t), t = updates so far."""
+def lazy_ratio(interval):
+    """StyleGAN2's correction for a network regularised every `interval` iterations in a
+    phase of its own (Karras et al. 2020, appendix B): k / (k + 1); 1 for None or 1."""
+    return 1.0 if not interval or interval == 1 else interval / (interval + 1)
+
+
+def make_optimizer(cfg, reg_interval=None):
+    """Adam with Keras 2's `decay`: lr_t = lr / (1 + decay * t), t = updates so far.
+    reg_interval k (StyleGAN2's lazy regularisation): lr * r and betas ** r, r = k/(k+1),
+    as NVlabs' training loop builds its optimizers."""
     import keras
-    lr = cfg["lr"]
+    ratio = lazy_ratio(reg_interval)
+    lr = cfg["lr"] * ratio
     if cfg["lr_decay"]:
         lr = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1,
                                                          decay_rate=cfg["lr_decay"])
-    return keras.optimizers.Adam(learning_rate=lr, beta_1=cfg["beta1"], beta_2=cfg["beta2"],
-                                 epsilon=cfg["adam_epsilon"])
+    return keras.optimizers.Adam(learning_rate=lr, beta_1=cfg["beta1"] ** ratio,
+                                 beta_2=cfg["beta2"] ** ratio, epsilon=cfg["adam_epsilon"])
 
 
 def pick_strategy(devices):
@@ -113,12 +123,17 @@ def build_components(cfg, strategy=None, compile_step=True):
         try:  # the layers keep the policy they were built with
             generator, discriminator = family.build_models(cfg, replicas)
             ema_generator = None
-            if cfg["ema"]:
+            if cfg["ema"] or family.own_ema:
                 ema_generator = keras.models.clone_model(generator)
-                ema_generator.set_weights(generator.get_weights())
+                for ema_var, var in steps.paired_variables(generator, ema_generator):
+                    ema_var.assign(var)
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
-        g_optimizer, d_optimizer = make_optimizer(cfg), make_optimizer(cfg)
+        g_interval, d_interval = (family.reg_intervals(cfg) if family.reg_intervals
+                                  else (None, None))
+        g_optimizer = make_optimizer(cfg, g_interval)
+        d_optimizer = make_optimizer(cfg, d_interval)
+        step_state = family.make_state()
         # Keras 3 optimizers must be built inside the strategy scope before the first step.
         g_optimizer.build(generator.trainable_variables)
         d_optimizer.build(discriminator.trainable_variables)
@@ -127,7 +142,7 @@ def build_components(cfg, strategy=None, compile_step=True):
                        g_optimizer=g_optimizer, d_optimizer=d_optimizer,
                        rng=tf.random.Generator.from_seed(cfg["seed"]),
                        step=tf.Variable(0, dtype=tf.int64, trainable=False),
-                       augment=make_augment(cfg))
+                       augment=make_augment(cfg), step_state=step_state)
     if compile_step:
         parts.train_step = make_train_step(parts)
     return parts
@@ -137,9 +152,12 @@ def make_train_step(parts):
     """The family's compiled step over the components: train_step(real) -> metrics."""
     cfg = parts.cfg
     ema_update = None
-    if parts.ema_generator is not None:
+    if parts.ema_generator is not None and cfg["ema"]:
         ema_update = steps.make_ema_update(parts.generator, parts.ema_generator, cfg["ema"])
-    options = dict(r1_every=cfg["r1_every"]) if parts.family.has_r1 else {}
+    if parts.family.step_options:
+        options = parts.family.step_options(parts)
+    else:
+        options = dict(r1_every=cfg["r1_every"]) if parts.family.has_r1 else {}
     return parts.family.make_step(
         parts.generator, parts.discriminator, parts.g_optimizer, parts.d_optimizer, parts.rng,
         draw_inputs=parts.draw_inputs, strategy=parts.strategy, jit_compile=cfg["xla"],

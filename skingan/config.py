@@ -28,13 +28,15 @@ COMMON_DEFAULTS = dict(model="sl-stylegan", latent_dim=100, channel_scale=1.0, s
                        class_counts=None)
 # A resumed run must keep these: they define the model and the data it learns.
 IDENTITY_KEYS = ("model", "resolution", "latent_dim", "channel_scale", "data", "labels",
-                 "class_name", "crop", "exclude", "conditional")
+                 "class_name", "crop", "exclude", "conditional", "config", "channel_base",
+                 "map_layers")
 # Changing these would make the continued run a different experiment from the one begun.
 FIXED_KEYS = ("batch_size", "lr", "beta1", "beta2", "adam_epsilon", "lr_decay", "seed",
               "hflip", "vflip", "rot90", "augment", "ema", "dropout", "ada_target", "ada_kimg",
-              "ada_p", "class_balance", "r1_every")
+              "ada_p", "class_balance", "r1_every", "gamma", "mbstd_group", "ema_kimg",
+              "ema_rampup", "pl_weight", "style_mixing")
 # Settings whose flag is not their name.
-FLAG_NAMES = dict(class_name="class")
+FLAG_NAMES = dict(class_name="class", map_layers="map")
 # Runs written before a setting existed ran with these values (a record of the old versions,
 # not defaults: keep them when a default changes).
 LEGACY = dict(adam_epsilon=1e-7, epochs=None, exclude=None, dropout=0.6, ada_target=0.6,
@@ -85,6 +87,9 @@ def new_run_settings(explicit):
     if "epochs" in explicit:
         cfg["steps"] = None
     cfg.update(explicit)
+    if family.preset:  # StyleGAN2's --config: its numbers, unless given
+        given = set(explicit) | (set(family.demo) if is_demo else set())
+        cfg = family.preset(cfg, given)
     cfg["demo"] = is_demo
     parse_augment(cfg["augment"])            # a typo fails here, before any data is read
     if cfg["conditional"]:
@@ -169,6 +174,9 @@ def defaults_help():
     lines = ["Defaults for real data are the papers' settings:"]
     for family in FAMILIES.values():
         d = family.defaults
+        if family.configs:
+            lines.append(_configs_help(family))
+            continue
         length = (f"{d['epochs']} epochs (last partial batch kept)" if d["epochs"]
                   else f"{d['steps']} iterations")
         lines.append(
@@ -185,6 +193,20 @@ def defaults_help():
     return "\n".join(lines)
 
 
+def _configs_help(family):
+    """A family with --config (StyleGAN2): its configurations' numbers, at 256 px on one
+    device (auto's change with the resolution and the GPU count)."""
+    from skingan.stylegan2_configs import describe
+    d = family.defaults
+    return (f"  {family.name}: NVlabs' --config (default {d['config']}), at 256 px on one "
+            f"device: " + "; ".join(f"{name}: {describe(name)}" for name in family.configs)
+            + f". Adam ({d['beta1']:g}, {d['beta2']:g}, eps {d['adam_epsilon']:g}) with the "
+            f"lazy-regularisation correction, R1 every {d['r1_every']} iterations, path "
+            f"length every 4, --augment {d['augment']} (target {d['ada_target']:g}), crop "
+            f"'{d['crop']}', {'random horizontal flips' if d['hflip'] else 'no flips'}; "
+            f"25,000 kimg, samples and checkpoints every 200 kimg.")
+
+
 def defaults_table():
     """The README's table of each family's paper settings, as markdown (a test checks
     that README.md holds exactly this)."""
@@ -193,20 +215,28 @@ def defaults_table():
 
     def length(d):
         return (f"{d['epochs']:,} epochs, last partial batch kept" if d["epochs"]
-                else f"{d['steps']:,} iterations")
+                else f"{d['steps']:,} iterations" + (
+                    f" ({d['steps'] * d['batch_size'] // 1000:,} kimg)" if "config" in d else ""))
 
     def adam(d):
         return (f"Adam {d['lr']:g}, betas ({d['beta1']:g}, {d['beta2']:g}), eps "
                 f"{d['adam_epsilon']:g}" + (f", time decay {d['lr_decay']:g}"
-                                            if d["lr_decay"] else ""))
+                                            if d["lr_decay"] else "")
+                + (", lr and betas corrected for lazy regularisation" if "config" in d else ""))
 
-    rows = [("resolution", lambda d: str(d["resolution"])),
+    configs = (lambda d: f"--config {d['config']}: at 256 px on one device" if "config" in d
+               else "none (the paper's)")
+    rows = [("configuration", configs),
+            ("resolution", lambda d: str(d["resolution"])),
             ("batch", lambda d: str(d["batch_size"])),
             ("length", length), ("optimiser", adam),
             ("made square by", lambda d: {"resize": "squashing (resize)",
                                           "center": "shorter side resized, centre crop"}
              [d["crop"]]),
             ("random flips", lambda d: "horizontal" if d["hflip"] else "none"),
+            ("augmentation", lambda d: {"": "none", "ada": "ADA, target "
+                                        f"{d.get('ada_target', 0.6):g}"}.get(d.get("augment", ""),
+                                                                           d.get("augment"))),
             ("samples / checkpoints every",
              lambda d: f"{d['sample_every']} / {d['checkpoint_every']} iterations")]
     lines = ["| | " + " | ".join(f"{f.title} (`--model {f.name}`)" for f in fams) + " |",

@@ -36,6 +36,7 @@ def load_export(path):
 
     import dcgan  # noqa: F401  (registers the custom layers for deserialisation)
     import SL_StyleGAN  # noqa: F401
+    import StyleGAN2  # noqa: F401
     problem = archive_problem(path)
     if problem is None:
         try:

@@ -93,3 +93,44 @@ def discriminator_accuracy(real_logits, fake_logits):
     real_acc = tf.reduce_mean(tf.cast(real_logits > 0, tf.float32))
     fake_acc = tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32))
     return real_acc, fake_acc
+
+
+# ---- StyleGAN2 (Karras et al. 2020; NVlabs stylegan2-ada-pytorch, training/loss.py) ------
+# Non-saturating logistic loss on D's raw logits:
+#     L_D = mean(softplus(D(G(z)))) + mean(softplus(-D(x)))     = -log(1 - s(D(G(z)))) - log s(D(x))
+#     L_G = mean(softplus(-D(G(z))))                             = -log s(D(G(z)))
+# R1 (on reals): gamma / 2 * sum over pixels of grad_x D(x)^2, per image, mean over the batch.
+# Path length: for ws (B, num_ws, w_dim) and y = noise / sqrt(H W) with noise ~ N(0, I),
+#     a = sqrt(mean over num_ws of sum over w_dim of (d sum(G(ws) * y) / d ws)^2)   (B,)
+#     pl_mean <- pl_mean + decay * (mean(a) - pl_mean);   penalty = (a - pl_mean)^2 (B,)
+
+
+def logistic_discriminator_loss(real_logits, fake_logits):
+    """mean(softplus(D(G(z)))) + mean(softplus(-D(x))), logits (B, 1) as float32."""
+    return (tf.reduce_mean(tf.nn.softplus(tf.cast(fake_logits, tf.float32)))
+            + tf.reduce_mean(tf.nn.softplus(-tf.cast(real_logits, tf.float32))))
+
+
+def logistic_generator_loss(fake_logits):
+    """mean(softplus(-D(G(z)))): G maximises log D(G(z)), the non-saturating form."""
+    return tf.reduce_mean(tf.nn.softplus(-tf.cast(fake_logits, tf.float32)))
+
+
+def stylegan2_r1_weight(gamma):
+    """The weight r1_from_gradients takes for StyleGAN2's R1, gamma / 2."""
+    return gamma / 2.0
+
+
+def path_lengths(ws_grads):
+    """Per-image path lengths (B,) from the gradient of sum(G(ws) * y) w.r.t. ws
+    (B, num_ws, w_dim): the root of the mean over layers of the squared gradient norm."""
+    g = tf.cast(ws_grads, tf.float32)
+    return tf.sqrt(tf.reduce_mean(tf.reduce_sum(tf.square(g), axis=2), axis=1))
+
+
+def path_length_penalty(lengths, lengths_mean, pl_mean, decay=0.01):
+    """(penalty (B,), new pl_mean): pl_mean moved towards the batch's mean length by
+    `decay`, penalty (a - new pl_mean)^2. lengths_mean: the mean of the lengths over the
+    whole batch (over every replica's under several), differentiable as NVlabs' is."""
+    new_mean = pl_mean + decay * (lengths_mean - pl_mean)
+    return tf.square(lengths - new_mean), new_mean

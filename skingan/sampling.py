@@ -56,9 +56,13 @@ class GeneratorBundle:
         return found[0]
 
     def w_avg(self, label=None):
-        """Mean style vector over W_AVG_SAMPLES latents (SL-StyleGAN), computed once; for a
-        conditional generator, the mean over class `label`'s styles, the centre that class's
-        truncation pulls towards."""
+        """The centre the truncation trick pulls towards. StyleGAN2: the w_avg its mapping
+        network tracked during training (NVlabs' G.mapping.w_avg, one for every class, as
+        theirs). SL-StyleGAN: the mean style vector over W_AVG_SAMPLES latents, computed
+        once; for a conditional generator, the mean over class `label`'s styles."""
+        if self.family.tracks_w_avg:
+            from skingan.stylegan2_step import find_w_avg
+            return find_w_avg(self.model.get_layer("mapping")).numpy()
         if label not in self._w_avg:
             import numpy as np
             from SL_StyleGAN import get_mapping
@@ -146,15 +150,18 @@ def _from_checkpoint(run_dir, settings, step):
     return parts.shown, kept[step]
 
 
-def load_generator(spec, models_dir=MODELS_DIR, step=None):
+def load_generator(spec, models_dir=MODELS_DIR, step=None, best=False):
     """A GeneratorBundle from a run (name, run folder or Results folder; its exported
-    generator.keras, or the checkpoint at `step`) or a bare .keras file."""
+    generator.keras, the checkpoint at `step`, or with `best` the checkpoint of the step
+    the run scored best, loaded exactly as `step` would load it) or a bare .keras file."""
     from skingan.config import LEGACY
     from skingan.families import get_family
     from skingan.runs import has_config, read_config
     is_file = spec.endswith(".keras")
-    if is_file and step is not None:
-        raise UserError("--step needs a run, not a .keras file")
+    if best and step is not None:
+        raise UserError("give --best or --step, not both")
+    if is_file and (step is not None or best):
+        raise UserError(f"--{'best' if best else 'step'} needs a run, not a .keras file")
     # A run's own generator.keras is loaded as the run's export: when it is damaged, the
     # run's checkpoints can export it again.
     own_export = is_file and os.path.basename(spec) == "generator.keras" and \
@@ -168,6 +175,10 @@ def load_generator(spec, models_dir=MODELS_DIR, step=None):
             else find_run_dir(spec, models_dir)
         doc = read_config(run_dir)
         settings = dict(LEGACY, **doc["settings"])
+        if best:
+            from skingan.checkpoints import best_kept_step
+            step = best_kept_step(os.path.join(run_dir, "checkpoints"))
+            _note(f"generating from the best checkpoint: step {step}")
         if step is not None:
             model, source = _from_checkpoint(run_dir, settings, step)
         else:
@@ -179,9 +190,9 @@ def load_generator(spec, models_dir=MODELS_DIR, step=None):
         family = get_family(doc["settings"]["model"])
         if conditional:
             classes = list(doc["settings"]["classes"])
-    else:  # a bare export: only SL-StyleGAN's generator has the noise-image input
-        noise = any(len(t.shape) == 4 for t in model.inputs)
-        family = get_family("sl-stylegan" if noise else "dcgan")
+    else:  # a bare export: SL-StyleGAN's generator has one noise image, StyleGAN2's several
+        noise = sum(len(t.shape) == 4 for t in model.inputs)
+        family = get_family("stylegan2" if noise > 1 else "sl-stylegan" if noise else "dcgan")
         run_dir = None
         if conditional:
             raise UserError(f"{spec} is a class-conditional generator: generate from its run "
@@ -214,9 +225,11 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize
                     label=None):
     """Yield (seeds, uint8 images (b, R, R, 3)) batches for seeds seed .. seed + n - 1.
 
-    truncation psi (SL-StyleGAN): w' = w_avg + psi * (w - w_avg) pulls styles towards the
-    average, trading diversity for fidelity; psi = 1 is no truncation. For a conditional
-    generator, images of class `label` (an index), truncated towards that class's w_avg.
+    truncation psi (SL-StyleGAN, StyleGAN2): w' = w_avg + psi * (w - w_avg) pulls styles
+    towards the average (every layer's w, as NVlabs' truncation_psi without a cutoff),
+    trading diversity for fidelity; psi = 1 is no truncation. For a conditional generator,
+    images of class `label` (an index), truncated towards that class's w_avg (StyleGAN2:
+    the one tracked w_avg, as NVlabs).
     normalize: 'none' maps the model's pixel range linearly to 0-255; 'minmax' stretches
     each image to its own full range, as both source projects export.
     """
@@ -225,13 +238,15 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize
     if n <= 0:
         raise UserError(f"--n must be positive, got {n}")
     if truncation is not None and not bundle.family.style_based:
-        raise UserError("--truncation needs a style-based generator (sl-stylegan); "
+        raise UserError("--truncation needs a style-based generator (sl-stylegan or "
+                        "stylegan2); "
                         "DCGAN has no mapping network")
     from skingan.writer import ahead
     if truncation is not None:
-        from SL_StyleGAN import get_mapping, get_synthesis
-        mapping, synthesis = get_mapping(bundle.model), get_synthesis(bundle.model)
+        mapping = bundle.model.get_layer("mapping")        # z [, c] -> w or ws
+        synthesis = bundle.model.get_layer("synthesis")    # [w or ws, noise...] -> image
         w_avg = bundle.w_avg(label)
+        k = len(bundle.family.noise_shapes(bundle.resolution))
     # one compiled forward pass for every batch (one trace); the next batch's inputs are
     # drawn in a background thread while this one computes
     forward = bundle.forward()
@@ -240,9 +255,9 @@ def generate_images(bundle, n, seed=0, batch_size=64, truncation=None, normalize
     for seeds, inputs in ahead(lambda seeds: (seeds, latent_inputs(bundle, seeds, label)),
                                batches):
         if truncation is not None:
-            z, noise = inputs[:2]
-            w = mapping(z if label is None else [z, inputs[2]], training=False).numpy()
-            out = synthesis([w_avg + truncation * (w - w_avg), noise], training=False)
+            z, noise = inputs[0], list(inputs[1:1 + k])
+            w = mapping(z if label is None else [z, inputs[-1]], training=False).numpy()
+            out = synthesis([w_avg + truncation * (w - w_avg)] + noise, training=False)
         else:
             out = forward(*inputs) if isinstance(inputs, list) else forward(inputs)
         out = out.numpy()

@@ -110,13 +110,13 @@ def _ada(augment):
     return augment if isinstance(augment, ada_core.AdaController) else None
 
 
-def _augmenter(rng, augment, value_range):
+def _augmenter(rng, augment, value_range, names=("real", "fake_d", "fake_g")):
     """(draw, apply) for the augmentation before D: draw(global_batch, resolution) gives the
-    parameters of the three batches D sees in one iteration (reals, fakes of the D update,
-    fakes of the G update); only ADA reads the resolution (its shifts scale with it).
+    parameters of the batches D sees in one iteration, one params dict per name (reals, fakes
+    of the D update, fakes of the G update; StyleGAN2 has a fourth, its R1 pass); only ADA
+    reads the resolution (its shifts scale with it).
     augment: an AdaController (ADA with its p), a DiffAugment policy, or None (off: nothing
     is drawn, so the random stream is the faithful runs' own)."""
-    names = ("real", "fake_d", "fake_g")
     ada = _ada(augment)
     if ada is not None:
         def draw_ada(global_batch, resolution):
@@ -140,11 +140,13 @@ def _real_sign_stats(ada, real_logits):
     return {"real_sign_sum": sign_sum, "real_count": count}
 
 
-def _adapter(ada, d_optimizer):
+def _adapter(ada, d_optimizer, iteration=None):
     """adapt(metrics, global_batch) -> metrics, run once per iteration after the replicas.
     With ADA: the summed sign statistics go into the controller, which adjusts p after every
     4th iteration, and the metrics gain ada_p (p after this iteration, i.e. the p of the next
-    one) and ada_rt (r_t at the last adjustment). Without ADA: the metrics as they are."""
+    one) and ada_rt (r_t at the last adjustment). Without ADA: the metrics as they are.
+    iteration: () -> the 0-based index of this iteration (default: from D's optimizer,
+    which makes one update per iteration in the papers' families)."""
     if ada is None:
         return lambda metrics, global_batch: metrics
 
@@ -153,8 +155,8 @@ def _adapter(ada, d_optimizer):
         ada.accumulate_stats(metrics.pop("real_sign_sum"), metrics.pop("real_count"))
         # D's optimizer made one update per iteration, this one included (it is in the
         # checkpoint, so the count resumes exactly): the 0-based index of this iteration.
-        iteration = d_optimizer.iterations - 1
-        ada.maybe_adjust(iteration, global_batch)
+        index = iteration() if iteration is not None else d_optimizer.iterations - 1
+        ada.maybe_adjust(index, global_batch)
         return dict(metrics, ada_p=ada.p.read_value(), ada_rt=ada.rt.read_value())
     return adapt
 
@@ -185,10 +187,22 @@ def _replicated(strategy, replica_step, ema_update):
     return run
 
 
+def paired_variables(generator, ema_generator):
+    """[(ema variable, generator variable)] of a generator and its clone, matched by path
+    (a clone may list them in another order, e.g. when the original model also holds one
+    as an attribute), or in list order where paths are not unique."""
+    ours, theirs = generator.variables, ema_generator.variables
+    paths = [v.path for v in ours]
+    if len(set(paths)) == len(paths) and sorted(paths) == sorted(v.path for v in theirs):
+        by_path = {v.path: v for v in ours}
+        return [(e, by_path[e.path]) for e in theirs]
+    return list(zip(theirs, ours))
+
+
 def make_ema_update(generator, ema_generator, decay):
     """Exponential moving average of G's weights, ema <- decay * ema + (1 - decay) * w,
     run after each G update; the averaged generator is the one sampled and exported."""
-    pairs = [(e, v) for e, v in zip(ema_generator.variables, generator.variables)
+    pairs = [(e, v) for e, v in paired_variables(generator, ema_generator)
              if "float" in str(v.dtype)]
 
     def update():
