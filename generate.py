@@ -20,7 +20,7 @@ import time
 
 from skingan import cli, quiet_tf
 from skingan.errors import UserError, run_cli
-from skingan.sampling import generate_images, load_generator
+from skingan.sampling import find_run_dir, generate_images, load_generator
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -136,6 +136,8 @@ def write_set(bundle, args, out, label=None, title=""):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if not args.run.endswith(".keras"):      # an unknown run answers before TensorFlow loads
+        find_run_dir(args.run, args.models_dir)
     quiet_tf.import_tensorflow()             # before anything else imports TensorFlow
     bundle = load_generator(args.run, args.models_dir, args.step, best=args.best)
     name = os.path.basename(bundle.run_dir) if bundle.run_dir else \

@@ -1,6 +1,6 @@
 """Train SL-StyleGAN, DCGAN or StyleGAN2-ADA on one class of skin-lesion images; rerun to resume.
 
-    python train.py                                   # built-in demo data, short preset
+    python train.py                                   # built-in demo data: DCGAN, short preset
     python train.py --data Datasets/ISIC2018 --class DF
     python train.py --data Datasets/HAM10000 --class df --model dcgan
     python train.py --data Datasets/HAM10000 --class df --model stylegan2   # NVlabs' auto + ADA
@@ -67,7 +67,8 @@ def build_parser():
                    help="also rotate by random multiples of 90 degrees")
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--model", choices=list(FAMILIES),
-                   help=f"GAN family (default: {D['model']})")
+                   help=f"GAN family (default: {D['model']}; dcgan on the built-in demo "
+                        "data, where sl-stylegan's short run collapses, see docs/demo.md)")
     g.add_argument("--config", choices=list(FAMILIES["stylegan2"].configs),
                    help="stylegan2: NVlabs' configuration, which sets the batch, minibatch-"
                         "stddev group, channels, lr, R1 gamma, EMA and mapping depth (auto: "
@@ -205,18 +206,15 @@ def eval_defaults():
     return f"{real} on real data; {', '.join(map(str, demo))} on the demo data"
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    log = functools.partial(print, flush=True)
-    quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
+# What a Ctrl-C before training began prints (also one during TensorFlow's import).
+INTERRUPTED = "interrupted; nothing saved since the last checkpoint"
+
+
+def check_args(args):
+    """(run name, settings, the flags given) from parsed flags, with every check that needs
+    no TensorFlow done, so that such mistakes answer before TensorFlow's import (seconds)."""
     from skingan.config import ADA, parse_augment, resolve_config
     from skingan.families import get_family
-    from skingan.loop import NonFiniteLossError, train
-
-    if args.check_run:
-        from skingan.check_run import check_run
-        return check_run(args.models_dir, args.check_run)
-    cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
     explicit = {k: v for k, v in vars(args).items() if v is not None and k not in PLACES}
     run, cfg = resolve_config(explicit, args.models_dir)   # checks --augment (parse_augment)
     if not cfg["conditional"]:
@@ -239,6 +237,21 @@ def main(argv=None):
     ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p") if k in explicit]
     if ada_flags and parse_augment(cfg["augment"]) != ADA:
         raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")
+    return run, cfg, explicit
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    log = functools.partial(print, flush=True)
+    if args.check_run:
+        quiet_tf.import_tensorflow(log)
+        from skingan.check_run import check_run
+        return check_run(args.models_dir, args.check_run, args.results_dir)
+    run, cfg, explicit = check_args(args)
+    quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
+    from skingan.loop import NonFiniteLossError, train
+
+    cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
     try:
         result = train(cfg, run, args.models_dir, args.results_dir, cache_dir=cache_dir,
                        log=log)
@@ -246,7 +259,7 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began
-        print("\ninterrupted; nothing saved since the last checkpoint", file=sys.stderr)
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
         sys.exit(130)
     if result["stopped"] != "done":
         sys.exit(128 + getattr(signal, result["stopped"]))
@@ -254,4 +267,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, interrupted=INTERRUPTED)

@@ -65,11 +65,20 @@ def parse_augment(text):
     return names
 
 
+# The family `python train.py` trains on the built-in demo data when no --model is given:
+# there DCGAN's short preset ends on a varied grid and SL-StyleGAN's collapses to one lesion
+# after ~150 iterations (benchmarks/bench_demo.py, docs/demo.md). The multi-class demo
+# (--conditional) keeps COMMON_DEFAULTS' model.
+DEMO_MODEL = "dcgan"
+
+
 def new_run_settings(explicit):
     """Settings of a new run from the flags given (`explicit`, without 'run')."""
-    family = get_family(explicit.get("model", COMMON_DEFAULTS["model"]))
     is_demo = explicit.get("data") is None
-    cfg = dict(COMMON_DEFAULTS)
+    default = DEMO_MODEL if is_demo and not explicit.get("conditional") \
+        else COMMON_DEFAULTS["model"]
+    family = get_family(explicit.get("model", default))
+    cfg = dict(COMMON_DEFAULTS, model=family.name)
     cfg.update(family.defaults)
     if is_demo:
         cfg.update(family.demo)
@@ -176,7 +185,9 @@ def defaults_help():
             + (f", time decay {d['lr_decay']:g}" if d["lr_decay"] else "")
             + f", crop '{d['crop']}', {'random horizontal flips' if d['hflip'] else 'no flips'}"
             f", samples every {d['sample_every']}, checkpoints every {d['checkpoint_every']}.")
-    lines.append("Without --data the built-in demo data is used with a short preset: "
+    lines.append(f"Without --data the built-in demo data is used, with {DEMO_MODEL} unless "
+                 "--model is given (--conditional: "
+                 f"{COMMON_DEFAULTS['model']}), and a short preset: "
                  + "; ".join(f"{f.name} {f.demo['resolution']} px, {f.demo['steps']} iterations"
                              for f in FAMILIES.values()) + ".")
     return "\n".join(lines)

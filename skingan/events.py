@@ -9,6 +9,7 @@ and how they are written is checkpoints.py's: the events only say when.
 """
 import dataclasses
 import os
+import time
 
 import numpy as np
 
@@ -44,19 +45,36 @@ class Event:
 
 
 class Progress(Event):
-    """One line per log interval: losses, D's accuracy, speed, time left."""
+    """One line per log interval: losses, D's accuracy, speed, time left.
 
-    def __init__(self, every, batch_size, log):
-        self.every, self.batch_size, self.log = every, batch_size, log
+    The time left is estimated from steady iterations only: the wall time per iteration
+    since this process's first progress line (events such as sample grids and checkpoints
+    included, as they recur). The first interval holds tf.function's tracing (a resumed run
+    traces again), which can take longer than many later intervals together, so the first
+    line says the ETA is being measured instead of extrapolating it. `clock`: seconds,
+    monotonic (a fake one in tests)."""
+
+    def __init__(self, every, batch_size, log, clock=time.monotonic):
+        self.every, self.batch_size, self.log, self.clock = every, batch_size, log, clock
+        self.origin = None     # (clock, step) at the first line: the end of the tracing
+
+    def eta(self, state):
+        """Seconds left, or None while there is no steady interval yet."""
+        now = self.clock()
+        if self.origin is None or state.step <= self.origin[1]:
+            self.origin = self.origin or (now, state.step)
+            return None
+        per_step = (now - self.origin[0]) / (state.step - self.origin[1])
+        return (state.total - state.step) * per_step
 
     def __call__(self, state):
         m = state.rows[-1][1]
-        eta = (state.total - state.step) * self.batch_size / max(state.rate, 1e-9)
+        eta = self.eta(state)
         extra = "".join(f"  {k} {m[k]:.3f}" for k in ("ada_p", "ada_rt") if k in m)
         self.log(f"step {state.step}/{state.total}{state.epoch}  d {m['d_loss']:.4f}  "
                  f"g {m['g_loss']:.4f}  D acc real {m['acc_real']:.2f} fake "
                  f"{m['acc_fake']:.2f}{extra}  {state.rate:.1f} img/s  "
-                 f"ETA {format_seconds(eta)}")
+                 f"ETA {'measuring' if eta is None else format_seconds(round(eta))}")
 
 
 MAX_CLASS_ROWS = 8     # a conditional grid shows the first 8 classes, one row each

@@ -14,7 +14,7 @@ import importlib
 
 import numpy as np
 
-from skingan.errors import UserError
+from skingan.errors import UserError, check_resolution
 
 # Metrics every step returns; a family may add its own (SL-StyleGAN's R1 term, StyleGAN2's
 # R1 and path-length terms).
@@ -32,6 +32,7 @@ class Family:
     style_based: bool         # G has a mapping network (truncation trick possible)
     extra_metrics: tuple      # step metrics beyond BASE_METRICS
     grid: tuple               # sample grid (rows, cols, rows drawn from the fixed latents)
+    resolutions: tuple        # the sizes its networks are built for (the model file's)
     defaults: dict            # the paper's settings for real data
     demo: dict                # the short preset for the built-in demo data
     paper: str                # one line: where the defaults come from
@@ -76,8 +77,8 @@ class Family:
 
     def check_resolution(self, resolution):
         """The resolution as an int, or UserError naming the allowed ones (before any data
-        is decoded)."""
-        return self.builders().check_resolution(resolution)
+        is decoded, and before TensorFlow is imported: the scripts check flags first)."""
+        return check_resolution(self.title, resolution, self.resolutions)
 
     def build_models(self, cfg, replicas=1):
         """(generator, discriminator) for a run's config, to train on `replicas` devices."""
@@ -192,6 +193,7 @@ FAMILIES = {
         build=_build_sl_stylegan, step_factory="make_sl_stylegan_step",
         noise_input=True, style_based=True, extra_metrics=("r1",),
         grid=(4, 8, 1),  # the authors' 8 x 4 grid; its bottom row uses the fixed latents
+        resolutions=tuple(2 ** k for k in range(3, 11)),   # 8 .. 1024
         defaults=dict(resolution=256, batch_size=16, steps=20000, epochs=None, lr=1e-4,
                       beta1=0.0, beta2=0.99, adam_epsilon=1e-7, lr_decay=1e-5,
                       crop="resize", hflip=True, dropout=0.6, r1_every=1,
@@ -208,6 +210,7 @@ FAMILIES = {
         build=_build_dcgan, step_factory="make_dcgan_step",
         noise_input=False, style_based=False, extra_metrics=(),
         grid=(8, 8, 8),  # the authors' 64-image grid, all from the fixed latents
+        resolutions=(16, 32, 64, 128, 256),
         defaults=dict(resolution=64, batch_size=257, steps=None, epochs=2000, lr=2e-4,
                       beta1=0.5, beta2=0.999, adam_epsilon=1e-8, lr_decay=0.0,
                       crop="center", hflip=False, dropout=None,
@@ -225,6 +228,7 @@ FAMILIES = {
         step_module="skingan.stylegan2_step", state_factory="StyleGAN2State",
         noise_input=True, style_based=True, extra_metrics=("r1", "pl"),
         grid=(4, 8, 4),  # NVlabs' snapshot grid: every image from the fixed latents
+        resolutions=tuple(2 ** k for k in range(3, 11)),   # 8 .. 1024
         # --config auto at 256 px on one device; the numbers a run gets come from its
         # --config, resolution and device count (stylegan2_configs.apply_config)
         defaults=dict(config="auto", resolution=256, batch_size=16, steps=1562500,

@@ -11,7 +11,6 @@ too: C_T and the near-copy fraction of the same fakes against the training image
 beside SWD. A generator with C_T below copying.COPYING_THRESHOLD copies its training images
 and is never saved as the best one (QualityTracker.is_new_best, beats_best).
 """
-import csv
 import math
 import os
 
@@ -21,6 +20,7 @@ import tensorflow as tf
 from skingan import copying, metrics
 from skingan.conditional import with_labels
 from skingan.families import STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal
+from skingan.fileio import append_csv_rows
 from skingan.monitoring import restart_csv
 
 
@@ -145,8 +145,7 @@ class QualityTracker:
                      "the best generator that does not")
         row = [step] + ["" if scores.get(k) is None else f"{scores[k]:.6g}"
                         for k in self.fields()[1:]]
-        with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerow(row)
+        append_csv_rows(self.path, [row])                             # a whole row
         return scores, improved
 
     def is_new_best(self, scores):

@@ -48,7 +48,7 @@ def test_generate_then_evaluate_recipe_runs_as_written(tmp_path):
     trained = run("python train.py --steps 2 --channel-scale 0.125 --batch-size 4 "
                   "--sample-every 2 --checkpoint-every 2 --cache-dir none", project, env)
     assert trained.returncode == 0, trained.stderr
-    assert os.path.isdir(os.path.join(project, "SavedModels", "sl-stylegan-demo-32px"))
+    assert os.path.isdir(os.path.join(project, "SavedModels", "dcgan-demo-32px"))
 
     outputs = [run(line, project, env) for line in readme_block("generate-evaluate")]
     for proc in outputs:
