@@ -108,7 +108,12 @@ def build_parser():
                                      "label-preserving for dermoscopy: a lesion has no up "
                                      "and no canonical orientation (default: none)")
     g.add_argument("--ada-target", type=cli.unit_interval,
-                   help="ADA: p rises while E[sign(D(real))] is above this (default: 0.6)")
+                   help="ADA: p rises while r_t is above this (default: 0.6)")
+    g.add_argument("--ada-heuristic", choices=["sign", "lsgan"],
+                   help="ADA: the overfitting heuristic r_t: 'sign' is ADA's E[sign(D(real))] "
+                        "for a logistic D (dcgan, stylegan2), 'lsgan' is E[D(real)] for "
+                        "SL-StyleGAN's least-squares D with targets -1 / +1, whose dropout "
+                        "randomises the sign (default: lsgan for sl-stylegan, else sign)")
     g.add_argument("--ada-kimg", type=cli.positive_float,
                    help="ADA: thousands of images for p to go from 0 to 1 (default: 500)")
     g.add_argument("--ada-p", type=cli.unit_interval,
@@ -215,7 +220,8 @@ def main(argv=None):
     if "r1_every" in explicit and not family.has_r1:
         raise UserError(f"--r1-every applies to sl-stylegan only: {cfg['model']} has no R1 "
                         f"penalty")
-    ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p") if k in explicit]
+    ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p", "ada_heuristic")
+                 if k in explicit]
     if ada_flags and cfg["augment"] != "ada":
         raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")
     try:

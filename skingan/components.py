@@ -111,7 +111,7 @@ def make_ada(cfg):
         return None
     from skingan.ada import AdaController
     return AdaController(target=cfg["ada_target"], ada_kimg=cfg["ada_kimg"], interval=4,
-                         fixed_p=cfg["ada_p"])
+                         fixed_p=cfg["ada_p"], heuristic=cfg["ada_heuristic"])
 
 
 def build_components(cfg, strategy=None, compile_step=True):

@@ -115,7 +115,7 @@ def _real_sign_stats(ada, real_logits):
     """This replica's contribution to ADA's r_t (see SUMMED); nothing when ADA is off."""
     if ada is None:
         return {}
-    sign_sum, count = ada_core.real_sign_stats(real_logits)
+    sign_sum, count = ada_core.real_sign_stats(real_logits, ada.heuristic)
     return {"real_sign_sum": sign_sum, "real_count": count}
 
 
