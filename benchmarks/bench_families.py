@@ -50,8 +50,8 @@ from benchmarks.bench_limited_data import generated, parse_bench_args, run_in_te
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-RESOLUTION, BATCH, HELD_OUT = 32, 16, 500
-ADA_KIMG = 4.0
+RESOLUTION, BATCH, HELD_OUT = 32, 16, 300
+ADA_KIMG = 1.0
 CHANNEL_BASE = 1024            # StyleGAN2's at 32 px on the CPU (NVlabs' auto: 16384)
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     "Datasets", "ph2-patches")

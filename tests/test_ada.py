@@ -368,6 +368,8 @@ def test_under_dropout_the_sign_heuristic_misses_a_separated_real_set_and_lsgans
 def test_sl_stylegan_runs_default_to_the_lsgan_heuristic_and_old_runs_keep_the_sign(tmp_path):
     import json
 
+    from skingan import steps
+    from skingan.components import make_ada
     from skingan.config import resolve_config
     data = tmp_path / "data"
     data.mkdir()
@@ -375,6 +377,13 @@ def test_sl_stylegan_runs_default_to_the_lsgan_heuristic_and_old_runs_keep_the_s
                             ("stylegan2", "sign")):
         _, cfg = resolve_config(dict(model=model, data=str(data), augment="ada"), tmp_path)
         assert cfg["ada_heuristic"] == expected, model
+        assert make_ada(cfg).heuristic == expected, model
+    # the step hands the controller's heuristic to each replica's statistics
+    logits = tf.constant([[0.5], [-0.25], [0.25]])
+    stats = steps._real_sign_stats(ada.AdaController(heuristic="lsgan"), logits)
+    np.testing.assert_allclose(stats["real_sign_sum"].numpy(), 0.5)
+    stats = steps._real_sign_stats(ada.AdaController(heuristic="sign"), logits)
+    np.testing.assert_allclose(stats["real_sign_sum"].numpy(), 1.0)
     # a run written before the setting existed: its config.json has no ada_heuristic
     _, cfg = resolve_config(dict(model="sl-stylegan", data=str(data), augment="ada",
                                  run="old"), tmp_path)
