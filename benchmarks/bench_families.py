@@ -357,6 +357,40 @@ def table(paths):
     return "\n".join(lines)
 
 
+def transform_stats(data, out, log):
+    """How far each DiffAugment transform moves real patches, in the table's units: SWD of
+    the held-out images against the floor images as they are, and against the floor images
+    through 'color', 'translation,cutout' and all three, each on [0, 1] (SL-StyleGAN's
+    range) and on [-1, 1] (DCGAN's and StyleGAN2's; mapped back for scoring), one draw of
+    the transforms with a fixed seed; and the images' mean saturation. Appended to out."""
+    import tempfile
+
+    import numpy as np
+    import tensorflow as tf
+
+    from skingan import augment
+    from skingan import images as image_io
+    from skingan.metrics import swd
+    with tempfile.TemporaryDirectory() as root:
+        _, sets, _ = write_sets(root, data)
+    held, floor = sets["held_out"], sets["floor"]
+    row = dict(family="reference", arm="transforms", seed=0,
+               floor=swd(held, floor)["average"], colour_floor=colour_stats(floor))
+    for policy in ("color", "translation,cutout", "color,translation,cutout"):
+        names = augment.parse_policy(policy)
+        params = augment.draw_params(tf.random.Generator.from_seed(0), len(floor), names)
+        for value_range in ((0.0, 1.0), (-1.0, 1.0)):
+            low, high = value_range
+            x = floor.astype("float32") / 255.0 * (high - low) + low
+            y = image_io.to_uint8(augment.apply(x, params, value_range).numpy(), value_range)
+            key = f"{policy} on [{low:g}, {high:g}]"
+            row[key] = dict(swd=swd(held, y)["average"], colour=colour_stats(y))
+            log(f"  floor images through {key}: SWD {row[key]['swd']:.1f}, "
+                f"saturation {row[key]['colour']['saturation']}")
+    _append(out, row)
+    return row
+
+
 def main(argv=None):
     import argparse
     parser = argparse.ArgumentParser(add_help=False)
@@ -371,17 +405,27 @@ def main(argv=None):
                         help="run only this arm, for every family given (overrides --arms)")
     parser.add_argument("--channel-base", type=int, default=CHANNEL_BASE,
                         help="StyleGAN2's channel_base (default: %(default)s)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="start at this seed (another process runs the ones before)")
     parser.add_argument("--data", default=DATA, help="the PH2 patches folder")
     parser.add_argument("--table", action="store_true",
                         help="only print the table of what --out holds (several files: "
                              "comma-separated)")
+    parser.add_argument("--transform-stats", action="store_true",
+                        help="only measure how far each DiffAugment transform moves real "
+                             "patches (SWD and saturation, on both value ranges)")
     own, rest = parser.parse_known_args(argv)
+    if own.transform_stats:
+        print(transform_stats(own.data, os.path.abspath(own.out),
+                              lambda text: print(text, flush=True)))
+        return
     if own.table:
         print(table(own.out))
         return
     rest = rest if any(a.startswith("--families") for a in rest) else \
         rest + ["--families", ",".join(FAMILIES)]
     steps, seeds, families = parse_bench_args(rest, __doc__.splitlines()[0], 300)
+    seeds = [s for s in seeds if s >= own.first_seed]
     if not os.path.isdir(own.data):
         raise SystemExit(f"error: no patches in {own.data}; run "
                          "python ../shared/data/get_dermoscopy_patches.py")
