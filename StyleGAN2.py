@@ -25,7 +25,6 @@ CLI: ``python StyleGAN2.py --summary 256 --config paper256`` prints the paramete
 """
 import argparse
 import math
-import numbers
 
 import keras
 import numpy as np
@@ -864,7 +863,7 @@ def main(argv=None):
         parser.print_help()
         return 0
     if args.classes < 0:
-        raise UserError(f"--classes must be positive, got {args.classes}")
+        raise UserError(f"--classes must be 0 or more, got {args.classes}")
     for line in _summaries(*build_pair(args.summary, args.config,
                                        channel_base=args.channel_base)):
         print(line)

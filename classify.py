@@ -19,51 +19,14 @@ import os
 ROOT = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from skingan.cli import (Parser, fraction, non_negative_int, positive_float,  # noqa: E402
+                         positive_int)
 from skingan.errors import UserError, run_cli  # noqa: E402
 
 DEMO = dict(backbone="small", resolution=32, epochs=60, patience=10, repeats=3,
             class_weight="balanced")
 DEFAULT_RESOLUTION = {"small": 64}        # Keras Applications backbones: 224
 DEFAULT_LR = {"small": 3e-3}              # Keras Applications backbones: 1e-4 (fine-tuning)
-
-
-class Parser(argparse.ArgumentParser):
-    """Reports bad arguments as one line (error: ...) with exit code 2, like every other
-    input error, instead of argparse's usage block."""
-
-    def error(self, message):
-        raise UserError(message)
-
-
-def positive_int(text):
-    value = int(text) if text.strip().lstrip("-").isdigit() else None
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got '{text}'")
-    return value
-
-
-def non_negative_int(text):
-    value = int(text) if text.strip().lstrip("-").isdigit() else None
-    if value is None or value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got '{text}'")
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = None
-    if value is None or not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got '{text}'")
-    return value
-
-
-def fraction(text):
-    value = positive_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got '{text}'")
-    return value
 
 
 def synthetic_spec(text):

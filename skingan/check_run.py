@@ -111,15 +111,13 @@ def check_checkpoints(run_dir, files):
 def restorer(run_dir):
     """(restore, None): restore(prefix) -> None or what is wrong, restoring into the
     networks the run's settings build; (None, why) when they cannot be built."""
-    import tensorflow as tf
-
     from skingan.config import LEGACY
     try:
         settings = dict(LEGACY, **read_config(run_dir)["settings"])
         parts = build_for_reading(settings)
     except Exception as err:  # noqa: BLE001  (no config, or one that builds nothing)
         return None, f"not checked: the run's settings do not build its networks ({err})"
-    checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
+    checkpoint = checkpoints.RunCheckpoint(parts)
     return (lambda prefix: checkpoints.try_restore(checkpoint, prefix)), None
 
 

@@ -1,12 +1,22 @@
-"""A run's checkpoints when some of them may be damaged: restore the newest one that reads
-back, set aside (never delete) the newer ones that do not, and save without leaving the
-partial files of a failed write behind.
+"""A run's checkpoints, in one place: what is saved, how the newest good one is restored (on
+one device or on every worker), which are kept, and how a damaged run is recovered.
+
+What is saved (RunCheckpoint): the networks' variables, both optimizers, the step counter
+and the random generator of the train step, the EMA generator and ADA's state when the run
+has them, and, with --eval-every, the best quality score so far (optional on restore: a
+checkpoint written while the run did not score still loads).
+
+Restored (Checkpoints.restore, restore_newest): the newest checkpoint that reads back; newer
+ones that do not are set aside (renamed *.damaged, never deleted). Under several workers the
+chief picks it and every worker restores that same one.
+
+Kept (Checkpoints.save, rotate): the newest --keep-checkpoints ones. A failed save leaves
+no partial files behind; a full disk stops the run with one line.
 
 A checkpoint ckpt-<step> is an .index file and its data file(s). tf.train.CheckpointManager
-also keeps a small state file, `checkpoint`, listing them; it decides what max_to_keep
-deletes. Here the files on disk are the truth: the state file is rewritten from them
-whenever it disagrees (a checkpoint was set aside, the state file was garbled or lost), so
-the manager built afterwards keeps and deletes the right ones.
+writes them and a small state file, `checkpoint`, listing them. Here the files on disk are
+the truth: the state file is rewritten from them whenever it disagrees (a checkpoint was
+set aside or rotated away, the state file was garbled or lost).
 """
 import contextlib
 import errno
@@ -63,6 +73,86 @@ def quiet_tensorflow_log():
         logger.setLevel(level)
 
 
+# ---- what is saved --------------------------------------------------------------------------
+
+BEST_SCORE = "best_score"    # the best score itself (lower is better; +inf: none yet)
+
+
+def saved_items(parts):
+    """What every checkpoint of a run built as `parts` (components.Components) must hold.
+    Keras 3 models are not traversed by tf.train.Checkpoint, so their variables go in as
+    lists: weights, BatchNorm statistics and Dropout's random state alike."""
+    items = dict(generator=list(parts.generator.variables),
+                 discriminator=list(parts.discriminator.variables),
+                 g_optimizer=parts.g_optimizer, d_optimizer=parts.d_optimizer,
+                 step=parts.step, rng=parts.rng)
+    if parts.ema_generator is not None:
+        items["ema_generator"] = list(parts.ema_generator.variables)
+    if parts.ada is not None:
+        items.update(parts.ada.checkpoint_items())     # p, its accumulators and r_t
+    if parts.step_state is not None:                   # StyleGAN2's counters and pl_mean
+        items.update(parts.step_state.checkpoint_items())
+    return items
+
+
+class RunCheckpoint:
+    """The tf.train.Checkpoint of one set of components (and of the run's quality tracker,
+    when it scores): saved whole, restored with everything in saved_items() required and
+    the best score optional (a checkpoint written while the run did not score leaves it at
+    'none yet')."""
+
+    def __init__(self, parts, tracker=None):
+        import tensorflow as tf
+        self.parts = parts
+        self.required = saved_items(parts)
+        self.optional = {}
+        if tracker is not None:
+            self.optional = {BEST_SCORE: tracker.best}
+        self.checkpoint = tf.train.Checkpoint(**self.required, **self.optional)
+
+    @property
+    def step(self):
+        return self.parts.step
+
+    @property
+    def best_step(self):
+        """The step of the best score so far, which rotation keeps: not recorded yet."""
+        return None
+
+    def restore_from(self, prefix):
+        """Restore checkpoint `prefix`; raises when it does not restore (see try_restore)."""
+        try:
+            _restore_all(self.checkpoint, prefix)
+            return
+        except Exception:
+            absent = [k for k in self.optional if not _holds(prefix, k)] if self.optional \
+                else []
+            if not absent:
+                raise
+        # an older checkpoint without the best score or step: restore the rest; those keep
+        # their 'none yet'. Its save counter is carried over, as a whole restore would.
+        import tensorflow as tf
+        root = tf.train.Checkpoint(**self.required, **{k: v for k, v in self.optional.items()
+                                                       if k not in absent})
+        _restore_all(root, prefix)
+        self.checkpoint.save_counter.assign(root.save_counter)
+
+
+def _restore_all(checkpoint, prefix):
+    checkpoint.restore(prefix).expect_partial().assert_existing_objects_matched()
+
+
+def _holds(prefix, name):
+    """Whether checkpoint `prefix` holds the root variable `name` (False if unreadable)."""
+    import tensorflow as tf
+    try:
+        return tf.train.load_checkpoint(prefix).has_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
+    except Exception:  # noqa: BLE001  (an unreadable index: it holds nothing)
+        return False
+
+
+# ---- restored, and recovered when damaged -----------------------------------------------
+
 def checkpoint_files(prefix):
     """The files of checkpoint `prefix` that exist: its .index and its data shards."""
     pattern = glob.escape(prefix)
@@ -82,7 +172,8 @@ def kept_checkpoints(checkpoint_dir):
 
 
 def try_restore(checkpoint, prefix):
-    """Restore checkpoint `prefix` into `checkpoint`: None when every object of `checkpoint`
+    """Restore checkpoint `prefix` into `checkpoint` (a RunCheckpoint or a plain
+    tf.train.Checkpoint, all of whose objects are required): None when every object of `checkpoint`
     got its value, else what went wrong, in one line.
 
     A damaged file raises almost anything (a truncated data file gives IndexError 'Read
@@ -91,7 +182,10 @@ def try_restore(checkpoint, prefix):
     variables already; the next successful one assigns all of them
     (assert_existing_objects_matched), so no mix of two checkpoints survives."""
     try:
-        checkpoint.restore(prefix).expect_partial().assert_existing_objects_matched()
+        if isinstance(checkpoint, RunCheckpoint):
+            checkpoint.restore_from(prefix)
+        else:
+            _restore_all(checkpoint, prefix)
     except Exception as err:  # noqa: BLE001  (see above)
         return one_line(err)
     return None
@@ -110,7 +204,7 @@ def read_state(checkpoint_dir):
 
 
 def restore_newest(checkpoint, checkpoint_dir, log):
-    """Restore the newest checkpoint in `checkpoint_dir` that reads back and return the step
+    """On one device (or the chief): restore the newest checkpoint in `checkpoint_dir` that reads back and return the step
     it holds (0 when there is none). Newer ones that fail are set aside (renamed *.damaged)
     only once an older one has restored, each with one line saying so; when none restores,
     UserError, and nothing in the folder has changed."""
@@ -184,7 +278,107 @@ def sync_state(checkpoint_dir, prefixes):
             last_preserved_timestamp=preserved)
 
 
-def save(manager, step):
+
+
+def restore(strategy, checkpoint, folder, log):
+    """Restore the run's newest good checkpoint on this device or on every worker; return
+    its step (0 when the run has none yet).
+
+    On one device: restore_newest. Under several workers the chief picks it (restore_newest,
+    which may set damaged ones aside) and tells the others its step; each other worker then
+    restores exactly that checkpoint from the chief's folder, so all continue from the same
+    state. A failure on any worker is told to all (UserError everywhere), so none is left
+    waiting in a collective op."""
+    from skingan import multiworker
+    if multiworker.num_workers(strategy) == 1:
+        return restore_newest(checkpoint, folder.checkpoint_dir, log)
+    failed = None
+    step = 0
+    if multiworker.is_chief(strategy):
+        try:
+            step = restore_newest(checkpoint, folder.checkpoint_dir, log)
+        except UserError as err:
+            failed = err
+    # The chief's step, or -1 when it failed (the others give 0).
+    chief_step = int(multiworker.sum_over_workers(strategy, -1 if failed else step))
+    if chief_step < 0:
+        raise failed or UserError("the chief could not restore the run's checkpoints "
+                                  "(its own error says why)")
+    if not multiworker.is_chief(strategy) and chief_step > 0:
+        prefix = os.path.join(folder.chief.checkpoint_dir, f"ckpt-{chief_step}")
+        reason = try_restore(checkpoint, prefix)
+        if reason is not None:
+            failed = UserError(f"this worker cannot restore the chief's checkpoint {prefix} "
+                               f"({reason}); is the chief's run folder on storage every "
+                               "machine shares?")
+        step = chief_step
+    if multiworker.sum_over_workers(strategy, 1 if failed else 0):
+        raise failed or UserError("another worker could not restore the chief's checkpoint "
+                                  "(its own error says why)")
+    return step
+
+
+# ---- kept ----------------------------------------------------------------------------------
+
+class Checkpoints:
+    """A training run's checkpoints: the loop restores and saves through this, the events
+    call save().
+
+    keep: how many of the newest checkpoints rotation keeps (0: all). Each save also exports the shown generator
+    (the EMA one with --ema) as generator.keras."""
+
+    def __init__(self, state, folder, keep, log=print):
+        self.state, self.folder, self.keep, self.log = state, folder, keep, log
+        self.last_saved = None      # the step of the newest checkpoint this run wrote or restored
+
+    def restore(self):
+        """Restore the newest good checkpoint (every worker alike) before anything is
+        written: when none restores, the folder is left exactly as it was."""
+        self.last_saved = restore(self.state.parts.strategy, self.state, self.folder,
+                                  self.log)
+        return self.last_saved
+
+    def save(self, step):
+        """Checkpoint step `step`, rotate, and export generator.keras; nothing to do when
+        this step is saved already.
+
+        A full disk stops the run with one line (DiskFullError); the failed write's partial
+        files are removed, so the previous checkpoint and export stay as they were."""
+        if self.last_saved == step:
+            return
+        import tensorflow as tf
+        self.state.step.assign(step)
+        directory = self.folder.checkpoint_dir
+        prefix = os.path.join(directory, f"ckpt-{step}")
+        with disk_full_stops(f"checkpoint {prefix}", last_good(self.last_saved)):
+            # the manager writes the files and the state file; rotation is ours (below)
+            save_files(tf.train.CheckpointManager(self.state.checkpoint, directory,
+                                                  max_to_keep=None), step)
+            rotate(directory, self.keep, self.state.best_step)
+        previous, self.last_saved = self.last_saved, step
+        old_export = (f"generator.keras is still the export of step {previous}" if previous
+                      else "no generator.keras was exported yet")
+        with disk_full_stops(os.path.join(self.folder.run_dir, "generator.keras"),
+                             f"{last_good(step)} ({old_export})"):
+            self.folder.export(self.state.parts.shown)  # atomic: the old export stays on failure
+
+
+def rotate(checkpoint_dir, keep, best_step=None):
+    """Delete the checkpoints that are neither among the newest `keep` (0: keep all) nor the
+    one of `best_step`, and make the state file list those left."""
+    kept = kept_checkpoints(checkpoint_dir)
+    if not keep or len(kept) <= keep:
+        return
+    newest = sorted(kept)[-keep:]
+    for step, prefix in kept.items():
+        if step not in newest and step != best_step:
+            for path in checkpoint_files(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+    sync_state(checkpoint_dir, list(kept_checkpoints(checkpoint_dir).values()))
+
+
+def save_files(manager, step):
     """manager.save(step). If it fails (a full disk, an interrupt), remove what the failed
     write left (the new checkpoint's files, TensorFlow's <prefix>_temp folder, temporary
     state files) and re-raise; the state file is replaced atomically by TensorFlow, so it
@@ -210,3 +404,18 @@ def remove_partial_save(prefix, keep_checkpoint=False):
                 shutil.rmtree(path)
             else:
                 os.remove(path)
+
+
+@contextlib.contextmanager
+def disk_full_stops(what, last_good):
+    """Turn a full disk while writing `what` (None: the file the error names) into one line
+    (DiskFullError, exit 2) saying what is still good; other errors pass unchanged."""
+    try:
+        yield
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        what = what or getattr(err, "filename", None) or "the run's files"
+        raise DiskFullError(
+            f"disk full while writing {what}: {last_good}; free some space and rerun the "
+            "same command to resume") from None

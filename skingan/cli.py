@@ -57,6 +57,14 @@ def unit_interval(text):
     return value
 
 
+def fraction(text):
+    """A share strictly between 0 and 1: a split's test or validation fraction."""
+    value = _number(text, float)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value:g}")
+    return value
+
+
 def keep_count(text):
     """--keep-checkpoints: a positive count, or 'all' (also 0): keep every checkpoint."""
     if text.strip().lower() == "all":

@@ -54,22 +54,6 @@ class Components:
         from data_loader import class_probabilities
         return class_probabilities(self.cfg["class_counts"], self.cfg["class_balance"])
 
-    def checkpoint_items(self):
-        """What tf.train.Checkpoint holds. Keras 3 models are not traversed by it, so
-        their variables go in as lists: weights, BatchNorm statistics and Dropout's
-        random state alike."""
-        items = dict(generator=list(self.generator.variables),
-                     discriminator=list(self.discriminator.variables),
-                     g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
-                     step=self.step, rng=self.rng)
-        if self.ema_generator is not None:
-            items["ema_generator"] = list(self.ema_generator.variables)
-        if self.ada is not None:
-            items.update(self.ada.checkpoint_items())     # p, its accumulators and r_t
-        if self.step_state is not None:
-            items.update(self.step_state.checkpoint_items())
-        return items
-
 
 def lazy_ratio(interval):
     """StyleGAN2's correction for a network regularised every `interval` iterations in a

@@ -176,12 +176,14 @@ def defaults_table():
 
     def length(d):
         return (f"{d['epochs']:,} epochs, last partial batch kept" if d["epochs"]
-                else f"{d['steps']:,} iterations")
+                else f"{d['steps']:,} iterations" + (
+                    f" ({d['steps'] * d['batch_size'] // 1000:,} kimg)" if "config" in d else ""))
 
     def adam(d):
         return (f"Adam {d['lr']:g}, betas ({d['beta1']:g}, {d['beta2']:g}), eps "
                 f"{d['adam_epsilon']:g}" + (f", time decay {d['lr_decay']:g}"
-                                            if d["lr_decay"] else ""))
+                                            if d["lr_decay"] else "")
+                + (", lr and betas corrected for lazy regularisation" if "config" in d else ""))
 
     configs = (lambda d: f"--config {d['config']}: at 256 px on one device" if "config" in d
                else "none (the paper's)")

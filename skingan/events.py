@@ -4,15 +4,14 @@ iteration, in list order, once the iteration's metrics have been read back and c
 
 An event is an object with `due(state)` and `__call__(state)`; `Event` gives the usual
 schedule (every `every` iterations, and at the end of the run or on a stop request). To add
-one, subclass Event and append it in loop.make_events.
+one, subclass Event and append it in loop.make_events. What checkpoints hold, which are kept
+and how they are written is checkpoints.py's: the events only say when.
 """
-import contextlib
 import dataclasses
 import os
 
 import numpy as np
 
-from skingan import checkpoints
 from skingan import images as image_io
 from skingan.families import numpy_normal, with_labels
 
@@ -111,12 +110,13 @@ class SampleGrid(Event):
 
 
 class QualityScore(Event):
-    """SWD (and FID with weights) on fixed latents; the best generator is kept. Scored on
-    schedule and at the end of the run, not on a stop request (it takes a while)."""
+    """SWD (and FID with weights) on fixed latents; the best generator is exported as
+    generator_best.keras.
+    Scored on schedule and at the end of the run, not on a stop request (it takes a while)."""
 
-    def __init__(self, every, parts, folder, tracker, train_log, log):
+    def __init__(self, every, parts, folder, tracker, store, train_log, log):
         self.every, self.parts, self.folder = every, parts, folder
-        self.tracker, self.train_log, self.log = tracker, train_log, log
+        self.tracker, self.store, self.train_log, self.log = tracker, store, train_log, log
 
     def due(self, state):
         return state.step % self.every == 0 or state.finished
@@ -129,45 +129,19 @@ class QualityScore(Event):
         self.log(f"quality at step {state.step}: {text}"
                  + ("  (best so far: saved as generator_best.keras)" if improved else ""))
         if improved:
+            self.tracker.record_best(state.step, scores)
             self.folder.export(self.parts.shown, "generator_best")
 
 
 class Checkpoint(Event):
-    """A checkpoint of everything the run needs to continue, and generator.keras.
+    """A checkpoint of everything the run needs to continue, and generator.keras
+    (checkpoints.Checkpoints.save)."""
 
-    A full disk stops the run with one line (DiskFullError); the failed write's partial
-    files are removed, so the previous checkpoint and export stay as they were."""
-
-    def __init__(self, every, parts, folder, manager):
-        self.every, self.parts, self.folder, self.manager = every, parts, folder, manager
-        self.last_saved = None
+    def __init__(self, every, store):
+        self.every, self.store = every, store
 
     def __call__(self, state):
-        self.parts.step.assign(state.step)
-        prefix = os.path.join(self.manager.directory, f"ckpt-{state.step}")
-        with disk_full_stops(f"checkpoint {prefix}", checkpoints.last_good(self.last_saved)):
-            checkpoints.save(self.manager, state.step)
-        previous, self.last_saved = self.last_saved, state.step
-        old_export = (f"generator.keras is still the export of step {previous}" if previous
-                      else "no generator.keras was exported yet")
-        with disk_full_stops(os.path.join(self.folder.run_dir, "generator.keras"),
-                             f"{checkpoints.last_good(state.step)} ({old_export})"):
-            self.folder.export(self.parts.shown)  # atomic: the old export stays on failure
-
-
-@contextlib.contextmanager
-def disk_full_stops(what, last_good):
-    """Turn a full disk while writing `what` (None: the file the error names) into one line
-    (DiskFullError, exit 2) saying what is still good; other errors pass unchanged."""
-    try:
-        yield
-    except Exception as err:
-        if not checkpoints.is_disk_full(err):
-            raise
-        what = what or getattr(err, "filename", None) or "the run's files"
-        raise checkpoints.DiskFullError(
-            f"disk full while writing {what}: {last_good}; free some space and rerun the "
-            "same command to resume") from None
+        self.store.save(state.step)
 
 
 def generate_uint8(parts, inputs, batch_size=64):

@@ -52,18 +52,17 @@ def export_again(run_dir, settings, log):
     checkpoint's step, or None when no checkpoint restores (then nothing is changed)."""
     from skingan.runs import RunFolder
     folder = RunFolder(os.path.dirname(run_dir), "", os.path.basename(run_dir))
-    kept = folder.checkpoint_steps()
+    kept = checkpoints.kept_checkpoints(folder.checkpoint_dir)
     if not kept:
         return None
-    import tensorflow as tf
     parts = build_for_reading(settings)
-    checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
+    checkpoint = checkpoints.RunCheckpoint(parts)
     for step in reversed(kept):
         if checkpoints.try_restore(checkpoint, kept[step]) is None:
             path = os.path.join(run_dir, EXPORT)
             if os.path.exists(path):
                 checkpoints.set_aside(path)
             folder.export(parts.shown)   # atomic, like the exports training writes
-            return int(checkpoint.step.numpy())
+            return int(parts.step.numpy())
         log(f"checkpoint {kept[step]} does not restore either; trying an older one")
     return None

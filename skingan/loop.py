@@ -10,7 +10,7 @@ are read back, checked for NaN, logged, and the due events run.
 import signal
 import time
 
-from skingan import multiworker
+from skingan import checkpoints, multiworker
 from skingan.components import build_components, pick_strategy
 from skingan.config import total_iterations
 from skingan.errors import UserError
@@ -109,7 +109,7 @@ def describe_classes(cfg):
                                                              cfg["class_counts"]))
 
 
-def make_events(cfg, parts, folder, manager, images, class_ids, train_log, tracker, log):
+def make_events(cfg, parts, folder, store, images, class_ids, train_log, tracker, log):
     from skingan import events
     from skingan.monitoring import HealthMonitor
     health = HealthMonitor()
@@ -117,9 +117,9 @@ def make_events(cfg, parts, folder, manager, images, class_ids, train_log, track
              events.SampleGrid(cfg["sample_every"], parts, folder, train_log, health,
                                HealthMonitor.diversity(images[:256]), log)]
     if tracker:
-        found.append(events.QualityScore(cfg["eval_every"], parts, folder, tracker,
+        found.append(events.QualityScore(cfg["eval_every"], parts, folder, tracker, store,
                                          train_log, log))
-    found.append(events.Checkpoint(cfg["checkpoint_every"], parts, folder, manager))
+    found.append(events.Checkpoint(cfg["checkpoint_every"], store))
     return found, health
 
 
@@ -169,8 +169,6 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
 
 
 def _train(cfg, run, folder, strategy, log, handle_signals, cache_dir):
-    import tensorflow as tf
-
     from skingan.monitoring import TrainingLog
     if not folder.exists():
         folder.check_can_start()
@@ -187,13 +185,11 @@ def _train(cfg, run, folder, strategy, log, handle_signals, cache_dir):
                                  fid=cfg["eval_fid"],
                                  inception_weights=cfg["inception_weights"], log=log,
                                  class_ids=class_ids)
-    checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
-    if tracker:
-        checkpoint.best_score = tracker.best
+    store = checkpoints.Checkpoints(checkpoints.RunCheckpoint(parts, tracker), folder,
+                                    cfg["keep_checkpoints"], log)
     # Restored before anything is written: when no checkpoint restores, the folder is left
-    # exactly as it was. The manager is built after, on the state the restore left.
-    step = multiworker.restore(parts.strategy, checkpoint, folder, log)
-    manager = folder.checkpoint_manager(checkpoint, cfg["keep_checkpoints"])
+    # exactly as it was.
+    step = store.restore()
     image_ids = data_info.pop("image_ids")
     folder.write_config(cfg, data_info, parts.family.value_range)
     folder.write_trained_images(image_ids)
@@ -213,7 +209,7 @@ def _train(cfg, run, folder, strategy, log, handle_signals, cache_dir):
                 "stopped": "done"}
 
     train_log = TrainingLog(folder.out_dir, list(parts.metric_names), resume_step=step)
-    events, health = make_events(cfg, parts, folder, manager, images, class_ids, train_log,
+    events, health = make_events(cfg, parts, folder, store, images, class_ids, train_log,
                                  tracker, log)
     stop = StopRequest(parts.strategy)
     if handle_signals:
@@ -221,7 +217,7 @@ def _train(cfg, run, folder, strategy, log, handle_signals, cache_dir):
     try:
         stream = make_stream(cfg, parts, images, step, class_ids)
         result = run_iterations(cfg, parts, stream, step, total, len(images), events, health,
-                                train_log, stop, log)
+                                train_log, stop, store, log)
     finally:
         stop.restore()
         train_log.close()
@@ -247,14 +243,15 @@ def read_back(pending, last_saved):
 
 
 def run_iterations(cfg, parts, dataset, step, total, num_images, events, health, train_log,
-                   stop, log):
+                   stop, store, log):
     """Iterate the step over the stream until `total` or a stop request, running the due
-    events. Returns {"step", "stopped", "images_per_sec"}."""
-    from skingan.checkpoints import last_good
-    from skingan.events import LoopState, disk_full_stops
+    events. `store` (checkpoints.Checkpoints) says which step was saved last, and saves
+    on a stop request that came during the events. Returns {"step", "stopped",
+    "images_per_sec"}."""
+    from skingan.checkpoints import disk_full_stops, last_good
+    from skingan.events import LoopState
     from data_loader import iterations_per_epoch
-    checkpoints = events[-1]
-    checkpoints.last_saved = start = step
+    start = step
     per_epoch = iterations_per_epoch(num_images, cfg["batch_size"])
     state = LoopState(step=step, total=total)
     pending, timer = [], (time.perf_counter(), step)
@@ -268,7 +265,7 @@ def run_iterations(cfg, parts, dataset, step, total, num_images, events, health,
             continue
         # Reading the metrics back waits for the device: only when an event needs them,
         # so the host never stalls the accelerator between steps.
-        state.rows, pending = read_back(pending, checkpoints.last_saved), []
+        state.rows, pending = read_back(pending, store.last_saved), []
         train_log.add_rows(state.rows)
         for s, metrics in state.rows:
             warning = health.update(s, metrics)
@@ -283,14 +280,14 @@ def run_iterations(cfg, parts, dataset, step, total, num_images, events, health,
         if cfg.get("epochs") is not None:
             state.epoch = f" (epoch {-(-step // per_epoch)}/{cfg['epochs']})"
         # a full disk while writing samples, scores or logs stops the run in one line too
-        with disk_full_stops(None, last_good(checkpoints.last_saved)):
+        with disk_full_stops(None, last_good(store.last_saved)):
             for event in due:
                 event(state)
             train_log.flush()
         timer = (time.perf_counter(), step)         # the next rate excludes the events
         if stop.signal is not None:
-            if checkpoints.last_saved != step:      # the signal came during the events
-                checkpoints(state)
+            store.save(step)                        # done already unless the signal
+                                                    # came during the events
             log(f"stopped at step {step}; checkpoint saved. Rerun the same command to resume.")
             return {"step": step, "stopped": signal.Signals(stop.signal).name,
                     "images_per_sec": None}

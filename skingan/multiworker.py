@@ -10,7 +10,7 @@ needs) is entered by all of them in the same order. Only where files go differs:
 - every other worker writes into a scratch folder of its own, deleted when it finishes,
   the pattern TensorFlow documents for checkpoints under this strategy. It reads the
   chief's config.json (the same data check as the chief) and restores the chief's
-  checkpoint: the chief's folder must be on storage all machines share.
+  checkpoint (checkpoints.restore): the chief's folder must be on storage all machines share.
 
 The data stream and the random inputs are those of one device: each worker builds the whole
 global batch of step s (a pure function of seed and s) and keeps the rows of its replicas,
@@ -158,41 +158,6 @@ def worker_folder(strategy, folder, log):
         yield ScratchFolder(scratch, folder), (lambda *_args, **_kwargs: None)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def restore(strategy, checkpoint, folder, log):
-    """Restore the run's newest good checkpoint on every worker; return its step.
-
-    The chief picks it (checkpoints.restore_newest, which may set damaged ones aside) and
-    tells the others its step; each other worker then restores exactly that checkpoint
-    from the chief's folder, so all continue from the same state. A failure on any worker
-    is told to all (UserError everywhere), so none is left waiting in a collective op."""
-    if num_workers(strategy) == 1:
-        return checkpoints.restore_newest(checkpoint, folder.checkpoint_dir, log)
-    failed = None
-    step = 0
-    if is_chief(strategy):
-        try:
-            step = checkpoints.restore_newest(checkpoint, folder.checkpoint_dir, log)
-        except UserError as err:
-            failed = err
-    # The chief's step, or -1 when it failed (the others give 0).
-    chief_step = int(sum_over_workers(strategy, -1 if failed else step))
-    if chief_step < 0:
-        raise failed or UserError("the chief could not restore the run's checkpoints "
-                                  "(its own error says why)")
-    if not is_chief(strategy) and chief_step > 0:
-        prefix = os.path.join(folder.chief.checkpoint_dir, f"ckpt-{chief_step}")
-        reason = checkpoints.try_restore(checkpoint, prefix)
-        if reason is not None:
-            failed = UserError(f"this worker cannot restore the chief's checkpoint {prefix} "
-                               f"({reason}); is the chief's run folder on storage every "
-                               "machine shares?")
-        step = chief_step
-    if sum_over_workers(strategy, 1 if failed else 0):
-        raise failed or UserError("another worker could not restore the chief's checkpoint "
-                                  "(its own error says why)")
-    return step
 
 
 def per_replica_rows(strategy, dataset):

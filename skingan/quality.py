@@ -56,7 +56,8 @@ class QualityTracker:
     def evaluate(self, step, generate, draw_inputs):
         """Score the generator on the evaluation's fixed latents. generate(inputs) -> uint8
         images; draw_inputs(normal, n) -> the generator's inputs (Family.draw_inputs).
-        Returns (scores dict, improved: whether this is the best score so far)."""
+        Returns (scores dict, improved: whether is_new_best says so). Recording the new
+        best (record_best) is the caller's, once every worker agrees."""
         fakes = generate(with_labels(
             draw_inputs(numpy_normal([self.seed, STREAM_EVAL_LATENTS]), self.num_images),
             self.fake_labels))
@@ -64,11 +65,17 @@ class QualityTracker:
         if self.feature_model is not None:
             fake_features = metrics.extract_features(fakes, self.feature_model, log=None)
             scores["fid"] = metrics.fid_from_features(self.real_features, fake_features)
-        score = scores[self.metric]
-        improved = score < float(self.best.numpy())
-        if improved:
-            self.best.assign(score)
+        improved = self.is_new_best(scores)
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow([step, f"{scores['swd']:.6g}",
                                     "" if scores["fid"] is None else f"{scores['fid']:.6g}"])
         return scores, improved
+
+    def is_new_best(self, scores):
+        """The rule for 'best': whether `scores` (as evaluate computes them) beat the best
+        so far. Here: a lower score of the tracked metric (FID with weights, else SWD)."""
+        return scores[self.metric] < float(self.best.numpy())
+
+    def record_best(self, step, scores):
+        """Make `scores`, scored at `step`, the best so far (the checkpoint keeps it)."""
+        self.best.assign(scores[self.metric])

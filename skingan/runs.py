@@ -15,7 +15,6 @@ import os
 import platform
 import sys
 
-from skingan.checkpoints import kept_checkpoints
 from skingan.errors import UserError
 from skingan.fileio import atomic_path, write_json, write_lines
 
@@ -145,18 +144,8 @@ class RunFolder:
         with atomic_path(os.path.join(self.run_dir, f"{name}.keras")) as tmp:
             model.save(tmp)
 
-    def checkpoint_manager(self, checkpoint, keep):
-        """A CheckpointManager keeping the newest `keep` checkpoints (0: keep all)."""
-        import tensorflow as tf
-        return tf.train.CheckpointManager(checkpoint, self.checkpoint_dir,
-                                          max_to_keep=keep or None)
-
     def disk_usage_text(self):
         """One line: how much disk the run's two folders take."""
         return (f"disk: {format_bytes(folder_bytes(self.run_dir))} in {self.run_dir} "
                 f"(checkpoints, exports), {format_bytes(folder_bytes(self.out_dir))} in "
                 f"{self.out_dir}")
-
-    def checkpoint_steps(self):
-        """{step: checkpoint prefix} of the checkpoints in the folder, oldest first."""
-        return kept_checkpoints(self.checkpoint_dir)

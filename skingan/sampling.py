@@ -136,19 +136,15 @@ def _note(line):
 
 def _from_checkpoint(run_dir, settings, step):
     """The generator (the EMA one with --ema) as it was at kept checkpoint `step`."""
-    import tensorflow as tf
-
-    from skingan.checkpoints import try_restore
+    from skingan.checkpoints import RunCheckpoint, kept_checkpoints, try_restore
     from skingan.components import build_for_reading
-    from skingan.runs import RunFolder
-    kept = RunFolder(os.path.dirname(run_dir), "", os.path.basename(run_dir)).checkpoint_steps()
+    kept = kept_checkpoints(os.path.join(run_dir, "checkpoints"))
     if step not in kept:
         raise UserError(f"run {run_dir} has no checkpoint at step {step}; kept: "
                         f"{', '.join(map(str, kept)) or 'none'} (train with "
                         "--keep-checkpoints all to keep every one)")
     parts = build_for_reading(dict(settings, mixed_precision=False))
-    checkpoint = tf.train.Checkpoint(**parts.checkpoint_items())
-    problem = try_restore(checkpoint, kept[step])
+    problem = try_restore(RunCheckpoint(parts), kept[step])
     if problem:
         raise UserError(f"cannot restore checkpoint {kept[step]}: {problem}")
     return parts.shown, kept[step]

@@ -138,7 +138,7 @@ def test_a_run_smaller_than_the_classifier_input_is_refused(tmp_path, demo_set, 
     ("unknown-class", "class 'melanoma' not found in the data; classes present: bkl, df, mel, nv"),
     ("empty-folder", "the folder holds no images"),
     ("small-images", "6 images are smaller than the classifier's --resolution 16"),
-    ("repeats-0", "argument --repeats: must be a positive integer, got '0'"),
+    ("repeats-0", "argument --repeats: must be positive, got 0"),
     ("no-equals", "--synthetic takes CLASS=SOURCE"),
 ])
 def test_bad_input_gets_one_line_and_exit_code_2(tmp_path, demo_set, capsys, case, expected):

@@ -181,3 +181,15 @@ def test_generate_accepts_a_runs_results_folder(tmp_path):
     for spec in ("dcgan-df-64px", str(results / "dcgan-df-64px"),
                  str(results / "dcgan-df-64px") + os.sep):
         assert sampling.find_run_dir(spec, str(models)) == str(models / "dcgan-df-64px")
+
+
+def test_classify_fractions_are_strictly_between_0_and_1(capsys):
+    import classify
+    parser = classify.build_parser()
+    assert parser.parse_args(["--test-fraction", "0.2"]).test_fraction == 0.2
+    for bad in ("0", "1", "1.5", "x"):
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args(["--val-fraction", bad])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: argument --val-fraction: ") and len(err.splitlines()) == 1

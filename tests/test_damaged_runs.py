@@ -136,15 +136,15 @@ def test_a_partial_restore_is_overwritten_by_the_fallback(run, tmp_path):
     must assign every one of them, leaving exactly checkpoint 4."""
     settings = dict(LEGACY, **read_config(str(run.run_dir))["settings"])
     parts = build_for_reading(settings)
-    assert checkpoints.try_restore(tf.train.Checkpoint(**parts.checkpoint_items()),
+    assert checkpoints.try_restore(tf.train.Checkpoint(**checkpoints.saved_items(parts)),
                                    str(run.ckpts / "ckpt-6")) is None
     # ckpt-6 rewritten without the random state: restoring it assigns everything else
     # (step 6 included), then fails its check that every object got a value
-    without_rng = {k: v for k, v in parts.checkpoint_items().items() if k != "rng"}
+    without_rng = {k: v for k, v in checkpoints.saved_items(parts).items() if k != "rng"}
     tf.train.Checkpoint(**without_rng).write(str(run.ckpts / "ckpt-6"))
 
     fresh = build_for_reading(settings)
-    checkpoint = tf.train.Checkpoint(**fresh.checkpoint_items())
+    checkpoint = tf.train.Checkpoint(**checkpoints.saved_items(fresh))
     assert checkpoints.try_restore(checkpoint, str(run.ckpts / "ckpt-6")) is not None
     assert int(fresh.step.numpy()) == 6                  # partly restored from ckpt-6
     said = []
@@ -300,8 +300,8 @@ def test_disk_full_while_checkpointing_keeps_the_previous_checkpoint(run, capsys
     assert snapshot(run.ckpts, run.run_dir / "generator.keras") == kept  # no partial files
     monkeypatch.undo()
     assert checkpoints.restore_newest(
-        tf.train.Checkpoint(**build_for_reading(
-            dict(LEGACY, **read_config(str(run.run_dir))["settings"])).checkpoint_items()),
+        checkpoints.RunCheckpoint(build_for_reading(
+            dict(LEGACY, **read_config(str(run.run_dir))["settings"]))),
         str(run.ckpts), quiet) == 6
 
 

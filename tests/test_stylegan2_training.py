@@ -242,13 +242,19 @@ def train_tiny(tmp_path, data, **overrides):
 
 
 @pytest.fixture(scope="module")
-def resumed_run(tmp_path_factory):
-    """A tiny ADA run straight to 18 iterations, and the same run stopped at 6 (inside both
-    lazy cycles: 6 % 4 = 2, 6 % 16 = 6) and resumed to 18 (across R1 at 16)."""
+def straight_run(tmp_path_factory):
+    """A tiny ADA run straight to 18 iterations: (data, root, result)."""
     from conftest import write_blob_images
     root = tmp_path_factory.mktemp("sg2run")
     data = write_blob_images(str(root / "images"))
-    straight = train_tiny(root / "a", data)
+    return data, root, train_tiny(root / "a", data)
+
+
+@pytest.fixture(scope="module")
+def resumed_run(straight_run):
+    """The straight run, and the same run stopped at 6 (inside both lazy cycles:
+    6 % 4 = 2, 6 % 16 = 6) and resumed to 18 (across R1 at 16)."""
+    data, root, straight = straight_run
     first = train_tiny(root / "b", data, steps=6)
     resumed = train_tiny(root / "b", data)
     return data, root, straight, first, resumed
@@ -272,24 +278,30 @@ def test_resume_in_the_middle_of_a_lazy_cycle_is_bit_identical(resumed_run):
 
 
 @pytest.mark.slow
-def test_generate_evaluate_and_check_run_work_on_a_stylegan2_run(resumed_run, capsys):
+def test_generate_evaluate_and_check_run_work_on_a_stylegan2_run(straight_run, capsys):
     import evaluate
     import generate
-    data, root, straight, _, _ = resumed_run
+    from skingan.images import to_uint8
+    from skingan.sampling import generate_images, latent_inputs, load_generator
+    from skingan.stylegan2_step import find_w_avg
+    data, root, straight = straight_run
     models = os.path.dirname(straight["run_dir"])
     run = os.path.basename(straight["run_dir"])
     out = str(root / "generated")
     generate.main(["--run", run, "--models-dir", models, "--n", "6", "--out", out,
                    "--truncation", "0.7"])
-    pngs = sorted(os.listdir(out))
-    assert len([p for p in pngs if p.endswith(".png")]) == 6
-    # truncation pulls towards the tracked w_avg: psi 0 gives one image for every seed
-    from skingan.sampling import generate_images, load_generator
+    assert len([p for p in os.listdir(out) if p.endswith(".png")]) == 6
+    # truncation pulls towards the w_avg tracked in training: psi 0 synthesises every
+    # image from w_avg itself (only the noise images differ)
     bundle = load_generator(run, models)
-    _, same = next(generate_images(bundle, 3, truncation=0.0))
-    _, free = next(generate_images(bundle, 3))
-    assert np.abs(same[0].astype(int) - same[1]).max() <= 1
-    assert np.abs(free[0].astype(int) - free[1]).max() > 1
+    w_avg = find_w_avg(bundle.model.get_layer("mapping")).numpy()
+    assert np.abs(w_avg).max() > 0
+    _, at_centre = next(generate_images(bundle, 3, truncation=0.0))
+    inputs = latent_inputs(bundle, [0, 1, 2])
+    synthesis = bundle.model.get_layer("synthesis")
+    ws = np.broadcast_to(w_avg, (3,) + tuple(synthesis.inputs[0].shape[1:])).astype("float32")
+    expected = to_uint8(synthesis([ws] + list(inputs[1:]), training=False).numpy(), (-1.0, 1.0))
+    assert np.abs(at_centre.astype(int) - expected).max() <= 1
     result = evaluate.main(["--real", data, "--run", run, "--models-dir", models, "--n", "16",
                             "--resolution", "16", "--swd-images", "16",
                             "--feature-net", "random-small"])
@@ -365,3 +377,16 @@ def test_two_logical_devices_match_one_device():
     assert report["pl_mean"][0] > 0
     assert abs(report["pl_mean"][0] - report["pl_mean"][1]) < 1e-6
     assert report["max_weight_diff"] < 1e-5
+
+
+def test_ema_copy_pairs_variables_by_path_whatever_the_clone_order():
+    # build_mapping keeps w_avg as a model attribute too, which puts it first in the
+    # original's variables but not in a clone's: the EMA must pair them by path.
+    import keras
+    import StyleGAN2
+    from skingan.steps import paired_variables
+    g = StyleGAN2.build_generator(8, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64)
+    clone = keras.models.clone_model(g)
+    pairs = paired_variables(g, clone)
+    assert len(pairs) == len(g.variables)
+    assert all(e.path == v.path and e.shape == v.shape for e, v in pairs)
