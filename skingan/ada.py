@@ -348,8 +348,8 @@ def real_sign_stats(real_logits, heuristic="sign"):
 class AdaController(tf.Module):
     """ADA's augmentation probability p, adapted to how much D overfits.
 
-    The overfitting heuristic is r_t = E[sign(D(real))] over the reals D saw since the last
-    adjustment: the fraction of reals on the real side of D's decision boundary at 0, minus
+    The overfitting heuristic is r_t = E[sign(D(real))] ('sign'; 'lsgan' below) over the
+    reals D saw since the last adjustment: the fraction of reals on the real side of D's decision boundary at 0, minus
     the fraction on the fake side. Every `interval` iterations p moves by
     sign(r_t - target) * batch * interval / (ada_kimg * 1000), i.e. it can traverse 0 -> 1 in
     ada_kimg thousand images, and is clipped to [0, 1). ADA's defaults: target 0.6, 500 kimg,
