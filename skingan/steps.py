@@ -22,8 +22,9 @@ Augmentation before D (options beyond the papers): DiffAugment policies, or ADA 
 when the step is given an AdaController. ADA's parameters are drawn like the latents, for
 the global batch with the controller's current p, and sliced per replica. Each replica also
 returns (sum of sign(D(real)), or of D(real) with the 'lsgan' heuristic, count) on its
-augmented reals; after the replicas ran, the step sums them over replicas, feeds the controller and lets it adjust p every 4th iteration
-(cross-replica context, so every replica and one device see the same p).
+augmented reals; after the replicas ran, the step sums them over replicas, feeds the
+controller and lets it adjust p every 4th iteration (cross-replica context, so every
+replica and one device see the same p).
 """
 import numpy as np
 import tensorflow as tf
