@@ -173,14 +173,13 @@ def d_probe(result, cfg, sets, fakes):
     import numpy as np
     import tensorflow as tf
 
-    from skingan.checkpoints import restore_newest
+    from skingan.checkpoints import RunCheckpoint, restore_newest
     from skingan.components import build_for_reading
     from skingan.runs import RunFolder
     parts = build_for_reading(dict(cfg, mixed_precision=False))
     folder = RunFolder(os.path.dirname(result["run_dir"]), "",
                        os.path.basename(result["run_dir"]))
-    restore_newest(tf.train.Checkpoint(**parts.checkpoint_items()), folder.checkpoint_dir,
-                   quiet)
+    restore_newest(RunCheckpoint(parts), folder.checkpoint_dir, quiet)
     low, high = parts.family.value_range
     probe = {}
     for mode, training in (("eval", False), ("train", True)):
@@ -263,7 +262,10 @@ def run_all(runs, steps, channel_base, data, out, root, log):
                      time.perf_counter() - start, load_start)
         row["colour"] = colour_stats(fakes)
         if model != "stylegan2":      # StyleGAN2's D is probed by its own r_t (logistic)
-            row["d_probe"] = d_probe(result, cfg, sets, fakes)
+            try:                      # the score is kept whatever happens to the probe
+                row["d_probe"] = d_probe(result, cfg, sets, fakes)
+            except Exception as err:  # noqa: BLE001
+                row["d_probe_error"] = f"{type(err).__name__}: {err}"
         _append(out, row)
         p = f"  final p {row['ada_p']:.3f} r_t {row['ada_rt']:.3f}" if "ada_p" in row else ""
         log(f"  {model:12s} {arm:18s} seed {seed}: SWD {row['swd']:7.1f}{p}  "
