@@ -324,7 +324,7 @@ def table(paths):
              "|---|---|---:|---|---|---:|---|---:|---|"]
     for (model, arm), group in groups.items():
         values = [r["swd"] for r in group]
-        seconds = [r["seconds"] for r in group]
+        seconds = [r["seconds"] for r in group if r.get("seconds") is not None] or [0.0]
         name = model + (f" (channel_base {group[0]['channel_base']})"
                         if "channel_base" in group[0] else "")
         ps = [r["ada_p"] for r in group if "ada_p" in r]
