@@ -117,8 +117,13 @@ def build_parser():
                                      "label-preserving for dermoscopy: a lesion has no up "
                                      "and no canonical orientation (default: none)")
     g.add_argument("--ada-target", type=cli.unit_interval,
-                   help="ADA: p rises while E[sign(D(real))] is above this (default: "
+                   help="ADA: p rises while r_t is above this (default: "
                         f"{D['ada_target']:g})")
+    g.add_argument("--ada-heuristic", choices=["sign", "lsgan"],
+                   help="ADA: the overfitting heuristic r_t: 'sign' is ADA's E[sign(D(real))] "
+                        "for a logistic D (dcgan, stylegan2), 'lsgan' is E[D(real)] for "
+                        "SL-StyleGAN's least-squares D with targets -1 / +1, whose dropout "
+                        "randomises the sign (default: lsgan for sl-stylegan, else sign)")
     g.add_argument("--ada-kimg", type=cli.positive_float,
                    help="ADA: thousands of images for p to go from 0 to 1 (default: "
                         f"{D['ada_kimg']:g})")
@@ -234,7 +239,8 @@ def check_args(args):
     if "r1_every" in explicit and not family.has_r1:
         raise UserError(f"--r1-every applies to sl-stylegan only: {cfg['model']} has no R1 "
                         f"penalty")
-    ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p") if k in explicit]
+    ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p", "ada_heuristic")
+                 if k in explicit]
     if ada_flags and parse_augment(cfg["augment"]) != ADA:
         raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")
     return run, cfg, explicit

@@ -326,10 +326,23 @@ def _color(x, params, value_range):
 P_MAX = float(np.nextafter(np.float32(1.0), np.float32(0.0)))   # largest float32 below 1
 
 
-def real_sign_stats(real_logits):
-    """(sum of sign(D(real)), count) as float32 scalars: what one replica contributes."""
+# The overfitting heuristics r_t can be computed with (--ada-heuristic; a run's config keeps
+# its own): 'sign' is ADA's E[sign(D(real))], made for a logistic D; 'lsgan' is E[D(real)],
+# for a least-squares D with targets -1 (fake) and +1 (real), see AdaController.
+HEURISTICS = ("sign", "lsgan")
+
+
+def real_sign_stats(real_logits, heuristic="sign"):
+    """(sum over the reals of the heuristic's per-image value, count) as float32 scalars:
+    what one replica contributes to r_t. 'sign': sign(D(real)); 'lsgan': D(real) itself."""
     logits = tf.cast(real_logits, tf.float32)
-    return tf.reduce_sum(tf.sign(logits)), tf.cast(tf.size(logits), tf.float32)
+    if heuristic == "sign":
+        values = tf.sign(logits)
+    elif heuristic == "lsgan":
+        values = logits
+    else:
+        raise ValueError(f"unknown ADA heuristic {heuristic!r}; choose from {HEURISTICS}")
+    return tf.reduce_sum(values), tf.cast(tf.size(logits), tf.float32)
 
 
 ADJUST_INTERVAL = 4   # ADA: p is adjusted after every 4th iteration
@@ -338,19 +351,29 @@ ADJUST_INTERVAL = 4   # ADA: p is adjusted after every 4th iteration
 class AdaController(tf.Module):
     """ADA's augmentation probability p, adapted to how much D overfits.
 
-    The overfitting heuristic is r_t = E[sign(D(real))] over the reals D saw since the last
-    adjustment: the fraction of reals on the real side of D's decision boundary at 0, minus
+    The overfitting heuristic is r_t = E[sign(D(real))] ('sign'; 'lsgan' below) over the
+    reals D saw since the last adjustment: the fraction of reals on the real side of D's decision boundary at 0, minus
     the fraction on the fake side. Every `interval` iterations p moves by
     sign(r_t - target) * batch * interval / (ada_kimg * 1000), i.e. it can traverse 0 -> 1 in
     ada_kimg thousand images, and is clipped to [0, 1). target and ada_kimg are the run's
     settings (--ada-target, --ada-kimg; their defaults, ADA's 0.6 and 500 kimg, live in
     config.COMMON_DEFAULTS); the interval is ADA's fixed ADJUST_INTERVAL of 4 iterations.
 
-    Both families read their logits the same way. DCGAN's D outputs log-odds: positive means
-    D calls the image real. SL-StyleGAN's least-squares D is trained toward +1 on reals and
-    -1 on fakes, so its decision boundary is also 0 and sign(D(real)) = +1 again means "on the
-    real side"; r_t near 1 means D separates the reals it was shown, whatever their margin.
-    (A real logit of exactly 0 counts as 0.)
+    heuristic 'sign' (ADA's, for the logistic D of StyleGAN2 and DCGAN): D outputs log-odds,
+    positive means D calls the image real; r_t near 1 means D puts the reals it was shown on
+    the real side, whatever their margin. (A real logit of exactly 0 counts as 0.)
+
+    heuristic 'lsgan' (SL-StyleGAN's default from issue 21; its runs before that kept
+    'sign'): r_t = E[D(real)]. SL-StyleGAN's least-squares D is trained toward +1 on reals
+    and -1 on fakes, so D(real) is the reals' place on a scale where 0 is the decision
+    boundary and +1 the real target: r_t = 1 when D puts every real it was shown on its
+    target (as a memorising D does), 0 when the reals sit on the boundary, and for a D
+    saturated at +-1 it equals the sign heuristic. It is used instead of the sign because
+    this D has dropout 0.6 before its final Dense(1): in training mode, the mode r_t is
+    read in, the dropout mask adds noise to each logit that is large against the reals'
+    margin, so E[sign] is pulled toward 0 (measured: docs/bench-families.md), while the
+    logit is linear in the dropped-out features, so E over masks of D(real) equals the
+    inference-mode logit exactly: the mean is unbiased by dropout, the sign is not.
 
     fixed_p: hold p at this value (ablations, --ada-p); accumulation and r_t still run for the
     log, p never moves. All state is tf.Variables (see checkpoint_items). Under a distribution
@@ -358,8 +381,12 @@ class AdaController(tf.Module):
     step, outside strategy.run), with the replicas' real_sign_stats reduced by SUM.
     """
 
-    def __init__(self, *, target, ada_kimg, fixed_p=None, interval=ADJUST_INTERVAL, name="ada"):
+    def __init__(self, *, target, ada_kimg, fixed_p=None, interval=ADJUST_INTERVAL,
+                 heuristic="sign", name="ada"):
         super().__init__(name=name)
+        if heuristic not in HEURISTICS:
+            raise ValueError(f"unknown ADA heuristic {heuristic!r}; choose from {HEURISTICS}")
+        self.heuristic = heuristic
         if fixed_p is not None and not 0.0 <= fixed_p <= 1.0:
             raise ValueError(f"fixed_p must be in [0, 1], got {fixed_p}")
         if ada_kimg <= 0 or interval < 1:
@@ -378,8 +405,8 @@ class AdaController(tf.Module):
                 "ada_sign_count": self.sign_count, "ada_rt": self.rt}
 
     def accumulate(self, real_logits):
-        """Add the signs of D's logits on (augmented) reals, any shape."""
-        self.accumulate_stats(*real_sign_stats(real_logits))
+        """Add the heuristic's values of D's logits on (augmented) reals, any shape."""
+        self.accumulate_stats(*real_sign_stats(real_logits, self.heuristic))
 
     def accumulate_stats(self, sign_sum, count):
         """Add a precomputed (sum of signs, count), e.g. real_sign_stats summed over replicas."""

@@ -103,7 +103,7 @@ def make_augment(cfg):
         return spec or None
     from skingan.ada import AdaController
     return AdaController(target=cfg["ada_target"], ada_kimg=cfg["ada_kimg"],
-                         fixed_p=cfg["ada_p"])
+                         fixed_p=cfg["ada_p"], heuristic=cfg["ada_heuristic"])
 
 
 def build_components(cfg, strategy=None, compile_step=True):

@@ -197,6 +197,8 @@ FAMILIES = {
         defaults=dict(resolution=256, batch_size=16, steps=20000, epochs=None, lr=1e-4,
                       beta1=0.0, beta2=0.99, adam_epsilon=1e-7, lr_decay=1e-5,
                       crop="resize", hflip=True, dropout=0.6, r1_every=1,
+                      # --augment ada reads its LSGAN D by E[D(real)] (ada.py)
+                      ada_heuristic="lsgan",
                       sample_every=500, checkpoint_every=500, eval_every=1000),
         demo=dict(resolution=32, batch_size=16, steps=500, epochs=None, sample_every=50,
                   checkpoint_every=100, eval_every=100, eval_images=200),

@@ -23,9 +23,10 @@ DiffAugment policy (a tuple of transform names, augment.py), or an ada.AdaContro
 with its adaptive p); components.make_augment builds it from --augment. ADA's parameters
 are drawn like the latents, for
 the global batch with the controller's current p, and sliced per replica. Each replica also
-returns (sum of sign(D(real)), count) on its augmented reals; after the replicas ran, the
-step sums them over replicas, feeds the controller and lets it adjust p every 4th iteration
-(cross-replica context, so every replica and one device see the same p).
+returns (sum of sign(D(real)), or of D(real) with the 'lsgan' heuristic, count) on its
+augmented reals; after the replicas ran, the step sums them over replicas, feeds the
+controller and lets it adjust p every 4th iteration (cross-replica context, so every
+replica and one device see the same p).
 """
 import numpy as np
 import tensorflow as tf
@@ -136,7 +137,7 @@ def _real_sign_stats(ada, real_logits):
     """This replica's contribution to ADA's r_t (see SUMMED); nothing when ADA is off."""
     if ada is None:
         return {}
-    sign_sum, count = ada_core.real_sign_stats(real_logits)
+    sign_sum, count = ada_core.real_sign_stats(real_logits, ada.heuristic)
     return {"real_sign_sum": sign_sum, "real_count": count}
 
 

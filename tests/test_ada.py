@@ -316,3 +316,83 @@ def test_rng_and_controller_resume_from_a_checkpoint_to_identical_batches(tmp_pa
     feed(c2, [[1.0]] * 16, 2)
     c2.adjust(16)
     assert c2.p.numpy() == c.p.numpy() and c2.rt.numpy() == c.rt.numpy()
+
+
+# ---- the overfitting heuristic for a least-squares D (issue 21)
+
+def test_lsgan_heuristic_is_the_mean_real_output_and_sign_its_sign():
+    logits = [[0.9], [0.7], [-0.2], [0.6]]
+    sign = ada.AdaController(heuristic="sign")
+    lsgan = ada.AdaController(heuristic="lsgan")
+    for c in (sign, lsgan):
+        c.accumulate(tf.constant(logits, tf.float32))
+        c.adjust(16)
+    np.testing.assert_allclose(sign.rt.numpy(), (1 + 1 - 1 + 1) / 4, rtol=1e-6)
+    np.testing.assert_allclose(lsgan.rt.numpy(), (0.9 + 0.7 - 0.2 + 0.6) / 4, rtol=1e-6)
+    with pytest.raises(ValueError, match="heuristic"):
+        ada.AdaController(heuristic="mean")
+
+
+def dropout_head(margin, spread=0.1, features=128, rate=0.6):
+    """SL-StyleGAN's D head (Dropout(0.6) -> Dense(1)) on all-ones features, with weights
+    +-spread that cancel but for `margin`: its inference-mode logit is `margin` exactly; in
+    training mode each dropped feature removes its +-spread, so the logit is margin plus
+    zero-mean noise of std spread / (1 - rate) * sqrt(features * rate * (1 - rate))."""
+    import keras
+    head = keras.Sequential([keras.Input((features,)), keras.layers.Dropout(rate, seed=5),
+                             keras.layers.Dense(1)])
+    signs = np.tile([1.0, -1.0], features // 2)
+    head.layers[-1].set_weights([(signs * spread + margin / features)[:, None],
+                                 np.zeros(1)])
+    return head
+
+
+def test_under_dropout_the_sign_heuristic_misses_a_separated_real_set_and_lsgans_does_not():
+    # Every real sits at +0.8 in inference mode (80 % of the way from the boundary 0 to the
+    # real target +1, past ADA's 0.6). Training-mode dropout adds noise of std ~1.39:
+    # E[sign] = 2 Phi(0.8 / 1.39) - 1 = 0.44, below the target, so ADA's sign heuristic
+    # lowers p; E[D(real)] stays 0.8 (the logit is linear in the dropped features).
+    head = dropout_head(margin=0.8)
+    features = tf.ones([4096, 128])
+    np.testing.assert_allclose(head(features, training=False).numpy(), 0.8, atol=1e-5)
+    noisy = head(features, training=True)
+    assert 1.2 < float(tf.math.reduce_std(noisy)) < 1.6
+    sign = ada.AdaController(heuristic="sign")
+    lsgan = ada.AdaController(heuristic="lsgan")
+    for c in (sign, lsgan):
+        c.p.assign(0.5)
+        c.accumulate(noisy)
+        c.adjust(16)
+    assert 0.34 < sign.rt.numpy() < 0.54 and sign.p.numpy() < 0.5     # p falls: wrong
+    assert abs(lsgan.rt.numpy() - 0.8) < 0.08 and lsgan.p.numpy() > 0.5  # p rises
+
+
+def test_sl_stylegan_runs_default_to_the_lsgan_heuristic_and_old_runs_keep_the_sign(tmp_path):
+    import json
+
+    from skingan import steps
+    from skingan.components import make_ada
+    from skingan.config import resolve_config
+    data = tmp_path / "data"
+    data.mkdir()
+    for model, expected in (("sl-stylegan", "lsgan"), ("dcgan", "sign"),
+                            ("stylegan2", "sign")):
+        _, cfg = resolve_config(dict(model=model, data=str(data), augment="ada"), tmp_path)
+        assert cfg["ada_heuristic"] == expected, model
+        assert make_ada(cfg).heuristic == expected, model
+    # the step hands the controller's heuristic to each replica's statistics
+    logits = tf.constant([[0.5], [-0.25], [0.25]])
+    stats = steps._real_sign_stats(ada.AdaController(heuristic="lsgan"), logits)
+    np.testing.assert_allclose(stats["real_sign_sum"].numpy(), 0.5)
+    stats = steps._real_sign_stats(ada.AdaController(heuristic="sign"), logits)
+    np.testing.assert_allclose(stats["real_sign_sum"].numpy(), 1.0)
+    # a run written before the setting existed: its config.json has no ada_heuristic
+    _, cfg = resolve_config(dict(model="sl-stylegan", data=str(data), augment="ada",
+                                 run="old"), tmp_path)
+    del cfg["ada_heuristic"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps({"run": "old",
+                                                              "settings": cfg}))
+    _, resumed = resolve_config(dict(model="sl-stylegan", data=str(data), run="old"),
+                                tmp_path)
+    assert resumed["ada_heuristic"] == "sign"

@@ -1,5 +1,7 @@
 """DiffAugment transforms: exact on chosen parameters, differentiable, and refused when
 unknown."""
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -141,3 +143,24 @@ def test_policy_parsing():
         parse_augment("color,flip")
     with pytest.raises(UserError, match="or 'ada' alone"):
         parse_augment("ada,color")
+
+
+
+def test_every_transform_commutes_with_the_map_between_the_two_ranges():
+    # A sigmoid family augments on [0, 1], a tanh family on [-1, 1]. With the same random
+    # numbers, augmenting x in [0, 1] must equal mapping x to [-1, 1] (2x - 1), augmenting
+    # there with DiffAugment's own magnitudes, and mapping back ((y + 1) / 2): brightness,
+    # saturation, contrast, the translation's fill and the cutout's fill alike. (Issue 21
+    # asked whether DiffAugment's grey samples on SL-StyleGAN come from a range mismatch.)
+    x01 = tf.constant(np.random.RandomState(4).uniform(0, 1, (8, 16, 16, 3)), tf.float32)
+    params = augment.draw_params(tf.random.Generator.from_seed(11), 8, augment.POLICIES)
+    on01 = augment.apply(x01, params, (0.0, 1.0)).numpy()
+    on11 = augment.apply(x01 * 2 - 1, params, (-1.0, 1.0)).numpy()
+    np.testing.assert_allclose(on01, (on11 + 1) / 2, atol=1e-5)
+    # and the colour statistics are DiffAugment's on both: the brightness shift's spread is
+    # a quarter of the range either way (uniform: std = span / 2 / sqrt(12))
+    flat = tf.fill([4096, 1, 1, 3], 0.5)
+    shifted = augment.apply(flat, {"color": tf.stack([
+        tf.random.stateless_uniform([4096], [1, 2]), tf.fill([4096], 0.5),
+        tf.fill([4096], 0.5)], axis=1)}, (0.0, 1.0)).numpy()[:, 0, 0, 0]
+    assert abs(shifted.std() - 0.5 / math.sqrt(12)) < 0.01
