@@ -12,8 +12,10 @@ import os
 
 import numpy as np
 
+from skingan import checkpoints, multiworker
 from skingan import images as image_io
-from skingan.families import numpy_normal, with_labels
+from skingan.conditional import with_labels
+from skingan.families import numpy_normal
 
 
 @dataclasses.dataclass
@@ -111,7 +113,7 @@ class SampleGrid(Event):
 
 class QualityScore(Event):
     """SWD (and FID with weights) on fixed latents; the best generator is exported as
-    generator_best.keras.
+    generator_best.keras and its checkpoint kept (checkpoints.Checkpoints.save_best).
     Scored on schedule and at the end of the run, not on a stop request (it takes a while)."""
 
     def __init__(self, every, parts, folder, tracker, store, train_log, log):
@@ -124,13 +126,19 @@ class QualityScore(Event):
     def __call__(self, state):
         scores, improved = self.tracker.evaluate(
             state.step, lambda inputs: generate_uint8(self.parts, inputs), self.parts.draw_inputs)
+        # every worker saves the best checkpoint at the same step: the chief's verdict holds
+        improved = multiworker.chief_says(self.parts.strategy, improved)
         self.train_log.scalars(state.step, {k: v for k, v in scores.items() if v is not None})
         text = "  ".join(f"{k} {v:.4g}" for k, v in scores.items() if v is not None)
         self.log(f"quality at step {state.step}: {text}"
                  + ("  (best so far: saved as generator_best.keras)" if improved else ""))
         if improved:
             self.tracker.record_best(state.step, scores)
-            self.folder.export(self.parts.shown, "generator_best")
+            path = os.path.join(self.folder.run_dir, "generator_best.keras")
+            with checkpoints.disk_full_stops(path, checkpoints.last_good(self.store.last_saved)
+                                             + " (generator_best.keras is the previous best)"):
+                self.folder.export(self.parts.shown, "generator_best")   # atomic
+            self.store.save_best(state.step)
 
 
 class Checkpoint(Event):

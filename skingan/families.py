@@ -85,7 +85,7 @@ class Family:
 
     @property
     def has_r1(self):
-        """Whether the step has an R1 penalty (and so takes r1_every)."""
+        """Whether the step has an R1 penalty (and so takes r1_every, from `defaults`)."""
         return "r1" in self.extra_metrics
 
     @property
@@ -120,14 +120,6 @@ def num_classes(cfg):
     """Classes a conditional run's networks take (0: an unconditional run). The class
     list comes from the data (set when the run first loads it, kept in config.json)."""
     return len(cfg["classes"]) if cfg.get("conditional") else 0
-
-
-def with_labels(inputs, labels):
-    """A network's inputs (G's from Family.draw_inputs, or D's images) with the class labels
-    (n,) appended: the last input of a conditional G or D. Unchanged when labels is None."""
-    if labels is None:
-        return inputs
-    return (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]) + [labels]
 
 
 def _build_sl_stylegan(module, cfg, replicas):
@@ -202,10 +194,10 @@ FAMILIES = {
         grid=(4, 8, 1),  # the authors' 8 x 4 grid; its bottom row uses the fixed latents
         defaults=dict(resolution=256, batch_size=16, steps=20000, epochs=None, lr=1e-4,
                       beta1=0.0, beta2=0.99, adam_epsilon=1e-7, lr_decay=1e-5,
-                      crop="resize", hflip=True, dropout=0.6,
-                      sample_every=500, checkpoint_every=500),
+                      crop="resize", hflip=True, dropout=0.6, r1_every=1,
+                      sample_every=500, checkpoint_every=500, eval_every=1000),
         demo=dict(resolution=32, batch_size=16, steps=500, epochs=None, sample_every=50,
-                  checkpoint_every=100),
+                  checkpoint_every=100, eval_every=100, eval_images=200),
         paper="Qin et al. 2020 and their Keras code: Adam 1e-4, betas (0, 0.99), Keras' "
               "epsilon 1e-7 and time decay 1e-5, batch 16, 20,000 iterations at 256 px, "
               "images squashed to a square, random horizontal flips, models and an 8 x 4 "
@@ -219,9 +211,9 @@ FAMILIES = {
         defaults=dict(resolution=64, batch_size=257, steps=None, epochs=2000, lr=2e-4,
                       beta1=0.5, beta2=0.999, adam_epsilon=1e-8, lr_decay=0.0,
                       crop="center", hflip=False, dropout=None,
-                      sample_every=50, checkpoint_every=50),
+                      sample_every=50, checkpoint_every=50, eval_every=500),
         demo=dict(resolution=32, batch_size=64, steps=300, epochs=None, sample_every=50,
-                  checkpoint_every=100),
+                  checkpoint_every=100, eval_every=100, eval_images=200),
         paper="Bhavsar et al. 2021 and their PyTorch code: Adam 2e-4, betas (0.5, 0.999), "
               "PyTorch's epsilon 1e-8, batch 257, 2,000 epochs with the last partial batch "
               "kept, shorter side resized to 64 then centre-cropped, no flips, a 64-image "
@@ -243,9 +235,9 @@ FAMILIES = {
                       ema_rampup=0.05, pl_weight=2.0, style_mixing=0.9,
                       d_architecture="resnet", r1_every=16, augment="ada",
                       ada_target=0.6, ada_kimg=500.0, sample_every=12500,
-                      checkpoint_every=12500),
+                      checkpoint_every=12500, eval_every=12500),  # NVlabs' metrics per snapshot
         demo=dict(resolution=32, batch_size=16, steps=300, epochs=None, channel_base=1024,
-                  sample_every=50, checkpoint_every=100),
+                  sample_every=50, checkpoint_every=100, eval_every=100, eval_images=200),
         paper="Karras et al. 2020 and NVlabs' stylegan2-ada-pytorch: --config auto (batch, "
               "minibatch-stddev group, channels, lr, R1 gamma and EMA from the resolution "
               "and GPU count), Adam (0, 0.99) eps 1e-8 with the lazy-regularisation "

@@ -109,6 +109,16 @@ def describe_classes(cfg):
                                                              cfg["class_counts"]))
 
 
+def make_tracker(cfg, images, class_ids, folder, log):
+    """The quality scores during training (--eval-every), or None when they are off."""
+    if not cfg["eval_every"]:
+        return None
+    from skingan.quality import QualityTracker
+    return QualityTracker(images, cfg["eval_images"], cfg["seed"], folder.out_dir,
+                          fid=cfg["eval_fid"], inception_weights=cfg["inception_weights"],
+                          log=log, class_ids=class_ids)
+
+
 def make_events(cfg, parts, folder, store, images, class_ids, train_log, tracker, log):
     from skingan import events
     from skingan.monitoring import HealthMonitor
@@ -170,31 +180,28 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
 
 def _train(cfg, run, folder, strategy, log, handle_signals, cache_dir):
     from skingan.monitoring import TrainingLog
-    if not folder.exists():
-        folder.check_can_start()
-    images, class_ids, data_info = load_training_data(cfg, folder, cache_dir, log)
+    # Under several workers, one that fails in these blocks (its data, the chief's folder)
+    # stops them all, each with one line, rather than leaving the others in a collective op.
+    with multiworker.together(strategy, "before training"):
+        if not folder.exists():
+            folder.check_can_start()
+        images, class_ids, data_info = load_training_data(cfg, folder, cache_dir, log)
+        replicas = strategy.num_replicas_in_sync
+        check_replicas(cfg, replicas, len(images))
+        tracker = make_tracker(cfg, images, class_ids, folder, log)
     parts = build_components(cfg, strategy)
-    replicas = parts.strategy.num_replicas_in_sync
-    check_replicas(cfg, replicas, len(images))
     total = total_iterations(cfg, len(images))
-
-    tracker = None
-    if cfg["eval_every"]:
-        from skingan.quality import QualityTracker
-        tracker = QualityTracker(images, cfg["eval_images"], cfg["seed"], folder.out_dir,
-                                 fid=cfg["eval_fid"],
-                                 inception_weights=cfg["inception_weights"], log=log,
-                                 class_ids=class_ids)
     store = checkpoints.Checkpoints(checkpoints.RunCheckpoint(parts, tracker), folder,
                                     cfg["keep_checkpoints"], log)
     # Restored before anything is written: when no checkpoint restores, the folder is left
     # exactly as it was.
     step = store.restore()
-    image_ids = data_info.pop("image_ids")
-    folder.write_config(cfg, data_info, parts.family.value_range)
-    folder.write_trained_images(image_ids)
-    if tracker:
-        tracker.start_log(step)
+    with multiworker.together(strategy, "before training"):
+        image_ids = data_info.pop("image_ids")
+        folder.write_config(cfg, data_info, parts.family.value_range)
+        folder.write_trained_images(image_ids)
+        if tracker:
+            tracker.start_log(step)
 
     log(f"run '{run}': {cfg['model']} {cfg['resolution']}px, batch {cfg['batch_size']}, "
         + (f"{cfg['epochs']} epochs = " if cfg.get("epochs") is not None else "")

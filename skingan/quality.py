@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from skingan import metrics
-from skingan.families import (STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal,
-                              with_labels)
+from skingan.conditional import with_labels
+from skingan.families import STREAM_EVAL_LATENTS, STREAM_EVAL_REALS, numpy_normal
 from skingan.monitoring import restart_csv
 
 
@@ -32,8 +32,10 @@ class QualityTracker:
         self.num_images = num_images
         self.seed = seed
         self.log = log
-        # lower is better for both; +inf until the first evaluation
+        # the best score so far (lower is better for both; +inf until the first evaluation)
+        # and the step it was scored at (-1 until then): both in the run's checkpoint
         self.best = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.best_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
         self.feature_model = self.real_features = None
         if fid:
             try:
@@ -77,5 +79,6 @@ class QualityTracker:
         return scores[self.metric] < float(self.best.numpy())
 
     def record_best(self, step, scores):
-        """Make `scores`, scored at `step`, the best so far (the checkpoint keeps it)."""
+        """Make `scores`, scored at `step`, the best so far (the checkpoint keeps both)."""
         self.best.assign(scores[self.metric])
+        self.best_step.assign(step)

@@ -41,6 +41,7 @@ def one_line_error(capsys, args):
     return err
 
 
+@pytest.mark.slow
 def test_report_files_agree_with_report_json(tmp_path, demo_set):
     result = classify.main(argv(tmp_path, demo_set, "--synthetic",
                                 f"DF={green_folder(tmp_path / 'fake')}", "--add", "5"))
@@ -154,6 +155,7 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path, demo_set, capsys, cas
     assert expected in one_line_error(capsys, argv(tmp_path, demo_set) + args)
 
 
+@pytest.mark.slow
 def test_demo_trains_its_gan_on_the_rare_training_fold_only(tmp_path):
     settings = experiment.Settings(data=None, synthetic_arms={}, name="demo",
                                    results_dir=str(tmp_path / "results"),

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -36,6 +38,7 @@ def run(line, cwd, env):
                           text=True, timeout=400)
 
 
+@pytest.mark.slow
 def test_generate_then_evaluate_recipe_runs_as_written(tmp_path):
     project = copy_project(str(tmp_path / "project"))
     # no InceptionV3 weights in this HOME: evaluate.py reports SWD and says how to get them
