@@ -16,12 +16,11 @@ import argparse
 import functools
 import os
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from skingan import quiet_tf
+from skingan.cli import Parser, fraction, non_negative_int, positive_float, positive_int
+from skingan.errors import UserError, run_cli
 
-from skingan.cli import (Parser, fraction, non_negative_int, positive_float,  # noqa: E402
-                         positive_int)
-from skingan.errors import UserError, run_cli  # noqa: E402
+ROOT = os.path.dirname(os.path.abspath(__file__))
 
 DEMO = dict(backbone="small", resolution=32, epochs=60, patience=10, repeats=3,
             class_weight="balanced")
@@ -55,8 +54,15 @@ def build_parser():
                         "count of the training fold)")
     p.add_argument("--backbone", choices=BACKBONES,
                    help="classifier (default: efficientnetb0; small on the demo)")
-    p.add_argument("--weights", help="ImageNet weights file for the backbone (default: "
-                                     "Keras' cache, ~/.keras/models/; never downloaded)")
+    p.add_argument("--weights",
+                   help="the backbone's starting weights: 'imagenet' (Keras' cache, "
+                        "~/.keras/models/, downloaded there on first use, as Keras does), "
+                        "'none' (random initialisation) or a weights FILE (default: imagenet "
+                        "for a Keras Applications backbone, none for small)")
+    p.add_argument("--offline", action="store_true",
+                   help="never download weights (also: environment variable "
+                        "SKINGAN_OFFLINE=1); a missing file is then one error line saying "
+                        "where to put it")
     p.add_argument("--resolution", type=positive_int,
                    help="classifier input side (default: 224; 64 for small; 32 on the demo)")
     p.add_argument("--epochs", type=positive_int, help="most epochs per run (default 30)")
@@ -108,10 +114,13 @@ def check_args(args):
     minimum = 8 if args.backbone == "small" else 32
     if args.resolution is not None and args.resolution < minimum:
         raise UserError(f"--resolution must be at least {minimum} for {args.backbone}")
+    from skingan.benefit.backbones import check_weights_choice
+    check_weights_choice(args.backbone, args.weights)
 
 
-def make_settings(args, log):
-    from skingan.benefit.backbones import find_weights
+def make_settings(args):
+    """The experiment's settings; the weights file is found later (``find_weights``), once
+    every input has been checked."""
     from skingan.benefit.experiment import Settings
     from skingan.benefit.train_classifier import TrainSettings
     demo = args.data is None
@@ -125,7 +134,6 @@ def make_settings(args, log):
         batch_size=args.batch_size, lr=args.lr or DEFAULT_LR.get(backbone, 1e-4),
         patience=args.patience or preset["patience"],
         class_weight=(args.class_weight or preset.get("class_weight")) == "balanced",
-        weights_file=None if args.split_only else find_weights(backbone, args.weights, log),
         mixed_precision=args.mixed_precision, xla=args.xla)
     name = args.name or ("demo" if demo else
                          os.path.basename(os.path.normpath(args.data)).lower())
@@ -155,18 +163,27 @@ def split_only(settings, log):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    args.backbone = args.backbone or (DEMO["backbone"] if args.data is None else None)
+    args.backbone = args.backbone or (DEMO["backbone"] if args.data is None else
+                                      "efficientnetb0")
     check_args(args)
+    if args.offline:
+        from skingan import pretrained
+        pretrained.go_offline()
     log = functools.partial(print, flush=True)
-    settings = make_settings(args, log)
-    if args.split_only:
+    settings = make_settings(args)
+    if args.split_only:                      # no TensorFlow needed
         return split_only(settings, log)
+    if args.data is None:
+        log("no --data given: the built-in demo (synthetic lesions, 4 classes, df rare)")
+    quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
     from skingan.benefit import experiment
+    from skingan.benefit.backbones import find_weights
     if args.data is None:
         from skingan.benefit.demo import prepare_demo
-        log("no --data given: the built-in demo (synthetic lesions, 4 classes, df rare)")
         settings = prepare_demo(settings, log=log)
-    return experiment.run(settings, log)
+    plan = experiment.check(settings, log)   # every input, before anything is written
+    settings.train.weights_file = find_weights(settings.train.backbone, args.weights, log)
+    return experiment.run(settings, log, plan)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,12 @@ Three steps, each usable alone:
 Bad input raises ``DataError`` (a ``UserError``) with a one-line message. The finding,
 decoding and listing calls are re-exported here, so ``data_loader.find_images`` etc. work.
 """
+import atexit
+import contextlib
 import functools
 import os
+import threading
+import time
 
 import numpy as np
 
@@ -289,6 +293,60 @@ def make_batch(images, step, batch_size, seed=0, hflip=True, vflip=False, rot90=
     return batch
 
 
+class ExitGate:
+    """Lets the stream's Python calls finish before the interpreter shuts down.
+
+    tf.data runs ``numpy_batch`` (in ``make_dataset``) on its own threads: the parallel
+    map's, the prefetch's and, under a tf.distribute strategy, the multi-device iterator's,
+    which keep filling their buffers after the last batch was taken. Once CPython starts
+    finalizing, a thread that asks for the GIL is ended on the spot; a call caught in
+    flight then never returns, and the iterator's destructor, run by the last garbage
+    collection of a script that still holds an iterator, waits for it forever: the script
+    hangs after its last line (docs/bench-hang.md). ``close`` runs from ``atexit``, while
+    the interpreter is still whole, and waits until no call is in flight and none has
+    started for ``quiet_s`` (the buffers are full: nothing asks for more), at most
+    ``limit_s``."""
+
+    def __init__(self, quiet_s=0.25, limit_s=30.0):
+        self.quiet_s, self.limit_s = quiet_s, limit_s
+        self._lock = threading.Lock()
+        self._busy, self._last = 0, 0.0
+
+    @contextlib.contextmanager
+    def call(self):
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._last = time.monotonic()
+
+    def close(self):
+        """Wait (at most limit_s) until the stream's Python calls have gone quiet."""
+        deadline = time.monotonic() + self.limit_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._busy == 0 and time.monotonic() - self._last >= self.quiet_s:
+                    return True
+            time.sleep(0.01)          # releases the GIL: the calls in flight can finish
+        return False
+
+
+_exit_gate = None
+
+
+def exit_gate():
+    """The process's one ExitGate, registered with atexit after TensorFlow's own exit
+    handlers, so it runs before them (atexit runs the last registered first)."""
+    global _exit_gate
+    if _exit_gate is None:
+        _exit_gate = ExitGate()
+        atexit.register(_exit_gate.close)
+    return _exit_gate
+
+
 def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True, vflip=False,
                  rot90=False, start_step=0, partial_batches=False, class_ids=None,
                  class_balance="data"):
@@ -341,9 +399,12 @@ def make_dataset(images, batch_size, seed=0, value_range=(0.0, 1.0), hflip=True,
             raise DataError(f"class_ids must have one entry per image, got "
                             f"{classes.class_ids.shape} for {len(images)} images")
 
+    gate = exit_gate()
+
     def numpy_batch(step):
-        return make_batch(images, int(step), batch_size, seed, hflip, vflip, rot90,
-                          partial_batches, classes)
+        with gate.call():
+            return make_batch(images, int(step), batch_size, seed, hflip, vflip, rot90,
+                              partial_batches, classes)
 
     def to_float(step):
         # numpy_function keeps the (possibly multi-GB) array out of the graph: no 2 GB

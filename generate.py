@@ -2,6 +2,7 @@
 
     python generate.py --run sl-stylegan-df-256px --n 500 --out Results/df_synthetic
     python generate.py --run dcgan-akiec-64px --step 1450 --n 500   # a kept checkpoint
+    python generate.py --run sl-stylegan-df-256px --best --n 500    # the best-scoring one
     python generate.py --run SavedModels/dcgan-akiec-64px/generator.keras --n 64 --grid
     python generate.py --run sl-stylegan-df-256px --n 500 --truncation 0.7
     python generate.py --run sl-stylegan-cond-all-256px --class df --n 500   # conditional
@@ -19,7 +20,7 @@ import time
 
 from skingan import cli, quiet_tf
 from skingan.errors import UserError, run_cli
-from skingan.sampling import generate_images, load_generator
+from skingan.sampling import find_run_dir, generate_images, load_generator
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -42,10 +43,14 @@ def build_parser():
     p.add_argument("--step", type=cli.non_negative_int,
                    help="generate from the run's kept checkpoint at this iteration instead "
                         "of its latest export (see --keep-checkpoints in train.py)")
+    p.add_argument("--best", action="store_true",
+                   help="generate from the run's best-scoring checkpoint (kept besides the "
+                        "newest ones; see --eval-every in train.py), exactly as --step "
+                        "<its step> would")
     p.add_argument("--n", type=cli.positive_int, default=100,
                    help="number of images (default: %(default)s)")
     p.add_argument("--out", help="output folder (default: Results/<run>/generated, or "
-                                 "generated_step<N> with --step)")
+                                 "generated_step<N> with --step, generated_best with --best)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first image "
                                                        "(default: %(default)s)")
     p.add_argument("--batch-size", type=cli.positive_int, default=64,
@@ -131,12 +136,15 @@ def write_set(bundle, args, out, label=None, title=""):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if not args.run.endswith(".keras"):      # an unknown run answers before TensorFlow loads
+        find_run_dir(args.run, args.models_dir)
     quiet_tf.import_tensorflow()             # before anything else imports TensorFlow
-    bundle = load_generator(args.run, args.models_dir, args.step)
+    bundle = load_generator(args.run, args.models_dir, args.step, best=args.best)
     name = os.path.basename(bundle.run_dir) if bundle.run_dir else \
         os.path.splitext(os.path.basename(bundle.source))[0]
-    out = args.out or os.path.join(ROOT, "Results", name, "generated" if args.step is None
-                                   else f"generated_step{args.step}")
+    kind = "generated_best" if args.best else \
+        "generated" if args.step is None else f"generated_step{args.step}"
+    out = args.out or os.path.join(ROOT, "Results", name, kind)
     sets = chosen_labels(bundle, args.class_name)
     if args.isic_csv and len(sets) > 1:
         raise UserError("--isic-csv names one class: use it with --class NAME, not all")

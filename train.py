@@ -1,6 +1,6 @@
 """Train SL-StyleGAN, DCGAN or StyleGAN2-ADA on one class of skin-lesion images; rerun to resume.
 
-    python train.py                                   # built-in demo data, short preset
+    python train.py                                   # built-in demo data: DCGAN, short preset
     python train.py --data Datasets/ISIC2018 --class DF
     python train.py --data Datasets/HAM10000 --class df --model dcgan
     python train.py --data Datasets/HAM10000 --class df --model stylegan2   # NVlabs' auto + ADA
@@ -28,8 +28,11 @@ PLACES = ("models_dir", "results_dir", "cache_dir", "check_run")
 
 
 def build_parser():
+    from skingan.config import COMMON_DEFAULTS as D
     from skingan.config import defaults_help
     from skingan.families import FAMILIES
+    r1_every = ", ".join(f"{f.name} {f.defaults['r1_every']}" for f in FAMILIES.values()
+                         if f.has_r1)
     p = cli.Parser(
         description="Train SL-StyleGAN (Qin et al. 2020), DCGAN (Bhavsar et al. 2021) or "
                     "StyleGAN2-ADA (Karras et al. 2020, NVlabs' configurations) on one class "
@@ -48,7 +51,9 @@ def build_parser():
     g.add_argument("--exclude", metavar="CSV",
                    help="leave these images out of training: a classifier's split.csv "
                         "(every image whose fold is not 'train') or any CSV with an 'image' "
-                        "column; the ids trained on are kept in the run's trained_images.txt")
+                        "column; the ids trained on are kept in the run's trained_images.txt. "
+                        "With --eval-every, the excluded images of the class are the held-out "
+                        "set of the data-copying test (C_T, docs/copying.md)")
     g.add_argument("--crop", choices=["resize", "center"],
                    help="'resize' squashes the whole image to a square (SL-StyleGAN's "
                         "authors); 'center' resizes the shorter side and crops the centre "
@@ -62,7 +67,8 @@ def build_parser():
                    help="also rotate by random multiples of 90 degrees")
     g = p.add_argument_group("model and optimisation")
     g.add_argument("--model", choices=list(FAMILIES),
-                   help="GAN family (default: sl-stylegan)")
+                   help=f"GAN family (default: {D['model']}; dcgan on the built-in demo "
+                        "data, where sl-stylegan's short run collapses, see docs/demo.md)")
     g.add_argument("--config", choices=list(FAMILIES["stylegan2"].configs),
                    help="stylegan2: NVlabs' configuration, which sets the batch, minibatch-"
                         "stddev group, channels, lr, R1 gamma, EMA and mapping depth (auto: "
@@ -91,12 +97,15 @@ def build_parser():
     g.add_argument("--lr-decay", type=cli.non_negative_float,
                    help=f"Keras 2 time decay: lr / (1 + decay * t) {fam}")
     g.add_argument("--dropout", type=cli.unit_interval,
-                   help="dropout before sl-stylegan D's last layer (default: 0.6)")
-    g.add_argument("--latent-dim", type=cli.positive_int, help="latent size (default: 100)")
+                   help="dropout before sl-stylegan D's last layer (default: "
+                        f"{FAMILIES['sl-stylegan'].defaults['dropout']:g})")
+    g.add_argument("--latent-dim", type=cli.positive_int,
+                   help=f"latent size (default: {D['latent_dim']})")
     g.add_argument("--channel-scale", type=cli.positive_float,
-                   help="multiply every layer's channels (default: 1, the authors' networks)")
+                   help="multiply every layer's channels (default: "
+                        f"{D['channel_scale']:g}, the authors' networks)")
     g.add_argument("--seed", type=int, help="seed for weights, data order and latents "
-                                            "(default: 0)")
+                                            f"(default: {D['seed']})")
     g = p.add_argument_group("beyond the papers (off by default)")
     g.add_argument("--augment", help="augment every image D sees, for small classes: any of "
                                      "color,translation,cutout (DiffAugment), or 'ada': "
@@ -108,14 +117,16 @@ def build_parser():
                                      "label-preserving for dermoscopy: a lesion has no up "
                                      "and no canonical orientation (default: none)")
     g.add_argument("--ada-target", type=cli.unit_interval,
-                   help="ADA: p rises while r_t is above this (default: 0.6)")
+                   help="ADA: p rises while r_t is above this (default: "
+                        f"{D['ada_target']:g})")
     g.add_argument("--ada-heuristic", choices=["sign", "lsgan"],
                    help="ADA: the overfitting heuristic r_t: 'sign' is ADA's E[sign(D(real))] "
                         "for a logistic D (dcgan, stylegan2), 'lsgan' is E[D(real)] for "
                         "SL-StyleGAN's least-squares D with targets -1 / +1, whose dropout "
                         "randomises the sign (default: lsgan for sl-stylegan, else sign)")
     g.add_argument("--ada-kimg", type=cli.positive_float,
-                   help="ADA: thousands of images for p to go from 0 to 1 (default: 500)")
+                   help="ADA: thousands of images for p to go from 0 to 1 (default: "
+                        f"{D['ada_kimg']:g})")
     g.add_argument("--ada-p", type=cli.unit_interval,
                    help="ADA: hold p at this value, no adaptation (ablations)")
     g.add_argument("--conditional", action="store_true", default=None,
@@ -128,15 +139,16 @@ def build_parser():
                         "the fake batches: as in the data, every class equally often, or in "
                         "proportion to the square root of its count. 'uniform' and 'sqrt' "
                         "repeat the rare classes' images, so they turn on the label-"
-                        "preserving --hflip --vflip --rot90 unless given (default: data)")
+                        "preserving --hflip --vflip --rot90 unless given (default: "
+                        f"{D['class_balance']})")
     g.add_argument("--r1-every", type=cli.positive_int, metavar="K",
-                   help="sl-stylegan: lazy R1 (StyleGAN2), the penalty every K iterations "
-                        "with its weight times K; faster, not the paper (default: 1, every "
-                        "iteration as the paper). stylegan2: D's lazy R1 interval (default: "
-                        "16, NVlabs'; 1 adds R1 to every D step without Adam's correction)")
+                   help="lazy R1 (StyleGAN2), the penalty every K iterations with its "
+                        "weight times K (sl-stylegan: faster, not the paper; stylegan2: NVlabs' "
+                        "interval with Adam's correction, 1 adds R1 to every D step without "
+                        f"it) (default: the family's: {r1_every})")
     g.add_argument("--ema", type=cli.unit_interval,
                    help="keep an exponential moving average of G's weights with this decay "
-                        "(e.g. 0.999) and sample/export it (default: 0, off)")
+                        f"(e.g. 0.999) and sample/export it (default: {D['ema']:g}; 0 is off)")
     g = p.add_argument_group("run")
     g.add_argument("--run", help="run name (default: <model>-<class>-<resolution>px)")
     g.add_argument("--sample-every", type=cli.positive_int,
@@ -144,10 +156,11 @@ def build_parser():
     g.add_argument("--checkpoint-every", type=cli.positive_int,
                    help=f"iterations between checkpoints {fam}")
     g.add_argument("--log-every", type=cli.positive_int,
-                   help="iterations between progress lines (default: 10)")
+                   help=f"iterations between progress lines (default: {D['log_every']})")
     g.add_argument("--keep-checkpoints", type=cli.keep_count,
-                   help="checkpoints kept, newest first; 'all' (or 0) keeps every one, as "
-                        "the DCGAN authors did (default: 3)")
+                   help="checkpoints kept, newest first, besides the best-scoring one "
+                        "(see --eval-every; generate.py --best); 'all' (or 0) keeps every "
+                        f"one, as the DCGAN authors did (default: {D['keep_checkpoints']})")
     g.add_argument("--check-run", metavar="NAME",
                    help="check every file of run NAME (restore each checkpoint, load each "
                         "export), one line per file, then exit: 0 when all are intact, 2 "
@@ -162,10 +175,13 @@ def build_parser():
     g = p.add_argument_group("quality during training")
     g.add_argument("--eval-every", type=cli.non_negative_int,
                    help="iterations between quality scores (SWD, FID with --eval-fid) on fixed "
-                        "latents; the best generator is kept as generator_best.keras "
-                        "(default: 0, off)")
+                        "latents, and at the end, and C_T (data copying) when --exclude holds "
+                        "images out; the best generator that does not copy (C_T >= -3) is kept "
+                        "as generator_best.keras and its checkpoint is never rotated away "
+                        "(generate.py --best). 0 turns scores off (default: "
+                        f"{eval_defaults()})")
     g.add_argument("--eval-images", type=cli.positive_int,
-                   help="images per score (default: 500)")
+                   help=f"images per score (default: {D['eval_images']})")
     g.add_argument("--eval-fid", action="store_true", default=None,
                    help="also compute FID (needs InceptionV3 weights; see evaluate.py --help)")
     g.add_argument("--inception-weights", help="InceptionV3 notop .h5 file for --eval-fid "
@@ -176,7 +192,8 @@ def build_parser():
     g.add_argument("--mixed-precision", action="store_true", default=None,
                    help="bfloat16 compute with float32 weights (GPUs from Ampere on)")
     g.add_argument("--devices", choices=["auto", "one", "mirrored", "multiworker"],
-                   help="'auto' (default) mirrors over all GPUs when there are several; "
+                   help=f"'auto' mirrors over all GPUs when there are several (default: "
+                        f"{D['devices']}); "
                         "'mirrored' forces tf.distribute.MirroredStrategy; 'multiworker' "
                         "trains across machines (tf.distribute.MultiWorkerMirroredStrategy, "
                         "the same command on each): the cluster is read from TF_CONFIG, "
@@ -186,23 +203,25 @@ def build_parser():
     return p
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    log = functools.partial(print, flush=True)
-    quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
-    from skingan.config import resolve_config
-    from skingan.families import get_family
-    from skingan.loop import NonFiniteLossError, train
+def eval_defaults():
+    """'sl-stylegan 1000, dcgan 500 on real data; 100 on the demo data', from the registry."""
+    from skingan.families import FAMILIES
+    real = ", ".join(f"{f.name} {f.defaults['eval_every']}" for f in FAMILIES.values())
+    demo = sorted({f.demo["eval_every"] for f in FAMILIES.values()})
+    return f"{real} on real data; {', '.join(map(str, demo))} on the demo data"
 
-    if args.check_run:
-        from skingan.check_run import check_run
-        return check_run(args.models_dir, args.check_run)
-    cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
+
+# What a Ctrl-C before training began prints (also one during TensorFlow's import).
+INTERRUPTED = "interrupted; nothing saved since the last checkpoint"
+
+
+def check_args(args):
+    """(run name, settings, the flags given) from parsed flags, with every check that needs
+    no TensorFlow done, so that such mistakes answer before TensorFlow's import (seconds)."""
+    from skingan.config import ADA, parse_augment, resolve_config
+    from skingan.families import get_family
     explicit = {k: v for k, v in vars(args).items() if v is not None and k not in PLACES}
-    if "augment" in explicit and explicit["augment"] != "ada":
-        from skingan import augment
-        augment.parse_policy(explicit["augment"])
-    run, cfg = resolve_config(explicit, args.models_dir)
+    run, cfg = resolve_config(explicit, args.models_dir)   # checks --augment (parse_augment)
     if not cfg["conditional"]:
         if "class_balance" in explicit:
             raise UserError("--class-balance needs --conditional")
@@ -222,8 +241,23 @@ def main(argv=None):
                         f"penalty")
     ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p", "ada_heuristic")
                  if k in explicit]
-    if ada_flags and cfg["augment"] != "ada":
+    if ada_flags and parse_augment(cfg["augment"]) != ADA:
         raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")
+    return run, cfg, explicit
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    log = functools.partial(print, flush=True)
+    if args.check_run:
+        quiet_tf.import_tensorflow(log)
+        from skingan.check_run import check_run
+        return check_run(args.models_dir, args.check_run, args.results_dir)
+    run, cfg, explicit = check_args(args)
+    quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
+    from skingan.loop import NonFiniteLossError, train
+
+    cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir
     try:
         result = train(cfg, run, args.models_dir, args.results_dir, cache_dir=cache_dir,
                        log=log)
@@ -231,7 +265,7 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)
     except KeyboardInterrupt:  # a second Ctrl-C, or one before training began
-        print("\ninterrupted; nothing saved since the last checkpoint", file=sys.stderr)
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
         sys.exit(130)
     if result["stopped"] != "done":
         sys.exit(128 + getattr(signal, result["stopped"]))
@@ -239,4 +273,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, interrupted=INTERRUPTED)

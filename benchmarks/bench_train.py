@@ -40,6 +40,7 @@ networks (channel_scale 1), each plain, with XLA (xla=True) and with bf16 mixed 
 - which variant is fastest per family on this device (by the normalised figure).
 """
 import argparse
+import contextlib
 import datetime
 import gc
 import os
@@ -59,7 +60,13 @@ DCGAN_TARGET = 0.28           # 1.2x PyTorch
 OVERHEAD_TARGET = 0.02
 VARIANTS = {"plain": dict(xla=False, mixed_precision=False),
             "xla": dict(xla=True, mixed_precision=False),
-            "bf16": dict(xla=False, mixed_precision=True)}
+            "bf16": dict(xla=False, mixed_precision=True),
+            "remapper": dict(xla=False, mixed_precision=False)}
+DEFAULT_VARIANTS = ("plain", "xla", "bf16")
+# Variants whose step runs with other Grappler options than steps.R1_GRAPPLER_OPTIONS:
+# 'remapper' is plain with TensorFlow's own options (the remapper on), as the R1 steps ran
+# before docs/bench-remapper.md; compare it with plain in the same run.
+STEP_GRAPPLER_OPTIONS = {"remapper": {}}
 
 # Per family: training resolution, batch, loop steps / log interval, bare-loop steps,
 # generation images and batch. Full = the issue's settings; quick = smaller, labelled so.
@@ -144,7 +151,7 @@ def flops_accounting(model, s):
     cfg = new_run_settings(dict(model=model, data="unused", resolution=s["resolution"],
                                 batch_size=s["batch_size"], channel_scale=1.0))
     generator, discriminator = get_family(model).build_models(cfg)
-    parts = train_step_flops(model, generator, discriminator, cfg.get("r1_every", 1))
+    parts = train_step_flops(model, generator, discriminator, cfg.get("r1_every"))
     gen = count_flops(generator)
     reset_keras()
     return sum(f for _, f in parts), gen, parts
@@ -159,6 +166,18 @@ def make_cfg(model, variant, s, data_dir, models_dir):
                     sample_every=s["steps"] + 1000, checkpoint_every=s["steps"] + 1000,
                     channel_scale=1.0, run=f"{model}-{variant}", **VARIANTS[variant])
     return resolve_config(explicit, models_dir)
+
+
+@contextlib.contextmanager
+def step_grappler_options(variant):
+    """steps.R1_GRAPPLER_OPTIONS as the variant has them, while its step is built."""
+    from skingan import steps
+    saved = steps.R1_GRAPPLER_OPTIONS
+    steps.R1_GRAPPLER_OPTIONS = STEP_GRAPPLER_OPTIONS.get(variant, saved)
+    try:
+        yield
+    finally:
+        steps.R1_GRAPPLER_OPTIONS = saved
 
 
 def bench_loop(model, variant, s, data_dir, models_dir, results_dir, verbose):
@@ -192,8 +211,9 @@ def bench_loop(model, variant, s, data_dir, models_dir, results_dir, verbose):
     setattr(steps, name, timed_factory)
     start = time.perf_counter()
     try:
-        result = train(cfg, run, models_dir, results_dir, log=log, handle_signals=False,
-                       cache_dir=None)
+        with step_grappler_options(variant):
+            result = train(cfg, run, models_dir, results_dir, log=log, handle_signals=False,
+                           cache_dir=None)
     finally:
         setattr(steps, name, factory)
     wall = time.perf_counter() - start
@@ -238,7 +258,8 @@ def bench_bare(model, variant, s, data_dir, models_dir):
                                       crop=cfg["crop"], log=lambda *_: None)
     real = next(iter(data_loader.make_dataset(images, cfg["batch_size"], seed=cfg["seed"],
                                               value_range=family.value_range)))
-    step = build_train_step(model, cfg)
+    with step_grappler_options(variant):
+        step = build_train_step(model, cfg)
     t0 = time.perf_counter()
     float(step(real)["d_loss"])                                   # trace / compile
     warm = time.perf_counter() - t0
@@ -288,7 +309,7 @@ def parse_configs(items, parser):
             model = {"sl": "sl-stylegan", "stylegan": "sl-stylegan"}.get(model, model)
             if model not in ("dcgan", "sl-stylegan"):
                 parser.error(f"unknown family in --configs: {part!r} (dcgan, sl-stylegan)")
-            variants = [variant] if variant else list(VARIANTS)
+            variants = [variant] if variant else list(DEFAULT_VARIANTS)
             for v in variants:
                 if v not in VARIANTS:
                     parser.error(f"unknown variant in --configs: {part!r} "
@@ -306,7 +327,8 @@ def main(argv=None):
                     "training loop, plain / XLA / bf16, normalised by a matmul GFLOP/s.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="configs: FAMILY[:VARIANT], FAMILY in dcgan, sl-stylegan (or sl); VARIANT in "
-               "plain, xla, bf16 (default: all three). Comma- or space-separated.")
+               "plain, xla, bf16 (default: all three), or remapper (plain with TensorFlow's "
+               "own Grappler options in the step). Comma- or space-separated.")
     p.add_argument("--quick", action="store_true",
                    help="short version (~3 min): DCGAN 32 px and SL-StyleGAN 64 px instead of "
                         "64 / 256 px, fewer steps")

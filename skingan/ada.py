@@ -345,6 +345,9 @@ def real_sign_stats(real_logits, heuristic="sign"):
     return tf.reduce_sum(values), tf.cast(tf.size(logits), tf.float32)
 
 
+ADJUST_INTERVAL = 4   # ADA: p is adjusted after every 4th iteration
+
+
 class AdaController(tf.Module):
     """ADA's augmentation probability p, adapted to how much D overfits.
 
@@ -352,8 +355,9 @@ class AdaController(tf.Module):
     reals D saw since the last adjustment: the fraction of reals on the real side of D's decision boundary at 0, minus
     the fraction on the fake side. Every `interval` iterations p moves by
     sign(r_t - target) * batch * interval / (ada_kimg * 1000), i.e. it can traverse 0 -> 1 in
-    ada_kimg thousand images, and is clipped to [0, 1). ADA's defaults: target 0.6, 500 kimg,
-    every 4 iterations.
+    ada_kimg thousand images, and is clipped to [0, 1). target and ada_kimg are the run's
+    settings (--ada-target, --ada-kimg; their defaults, ADA's 0.6 and 500 kimg, live in
+    config.COMMON_DEFAULTS); the interval is ADA's fixed ADJUST_INTERVAL of 4 iterations.
 
     heuristic 'sign' (ADA's, for the logistic D of StyleGAN2 and DCGAN): D outputs log-odds,
     positive means D calls the image real; r_t near 1 means D puts the reals it was shown on
@@ -377,8 +381,8 @@ class AdaController(tf.Module):
     step, outside strategy.run), with the replicas' real_sign_stats reduced by SUM.
     """
 
-    def __init__(self, target=0.6, ada_kimg=500, interval=4, fixed_p=None, heuristic="sign",
-                 name="ada"):
+    def __init__(self, *, target, ada_kimg, fixed_p=None, interval=ADJUST_INTERVAL,
+                 heuristic="sign", name="ada"):
         super().__init__(name=name)
         if heuristic not in HEURISTICS:
             raise ValueError(f"unknown ADA heuristic {heuristic!r}; choose from {HEURISTICS}")

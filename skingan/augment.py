@@ -4,7 +4,8 @@ Zhao et al. 2020), an option for small datasets such as ISIC's 115 dermatofibrom
 Real and generated images pass through the same family of random transforms before D, in
 both the D and the G update, so D cannot memorise the few real images and G is not taught
 to produce augmented-looking images (the transforms are differentiable, so G's gradient
-flows through them). Policies, any combination, comma-separated:
+flows through them). Policies, any combination, comma-separated (config.parse_augment reads
+--augment; a policy reaches the step as a tuple of these names):
 
 - color:       brightness shift, saturation and contrast scaling
 - translation: shift by a whole number of pixels, uniform in [-size/8, size/8], the
@@ -21,22 +22,6 @@ The random parameters are drawn by `draw_params` from the run's checkpointed gen
 parameters, so each replica can take its slice like the latents.
 """
 import tensorflow as tf
-
-POLICIES = ("color", "translation", "cutout")
-ADA = "ada"     # --augment ada: adaptive discriminator augmentation (ada.py) instead
-
-
-def parse_policy(text):
-    """'color,translation' -> ('color', 'translation'); '' or None -> ()."""
-    if not text:
-        return ()
-    names = tuple(p.strip() for p in text.split(",") if p.strip())
-    unknown = [p for p in names if p not in POLICIES]
-    if unknown:
-        from skingan.errors import UserError
-        raise UserError(f"unknown augmentation {', '.join(unknown)}; choose from "
-                        f"{', '.join(POLICIES)} (DiffAugment), or '{ADA}' alone")
-    return names
 
 
 def draw_params(rng, batch, policy):

@@ -1,7 +1,9 @@
 """train.py --check-run NAME: read every file of a run folder and print one line per file,
 ok or what is wrong. Checkpoints are restored into the networks the run's settings build
-and exports are loaded, as training and generate.py read them; nothing is written. Run it
-before copying a run to another machine (and after).
+and exports are loaded, as training and generate.py read them; the logs in the run's
+Results folder (losses.csv, metrics.csv) are parsed and compared with the run's header
+and its newest checkpoint; nothing is written. Run it before copying a run to another
+machine (and after).
 
 Each line is `<status> <file>: <detail>`, status one of
     ok       the file reads back and the run can use it
@@ -21,26 +23,100 @@ OK, NOTE, BAD = "ok", "note", "DAMAGED"
 DATA_FILE = re.compile(r"(ckpt-\d+)\.data-\d{5}-of-\d{5}")
 
 
-def check_run(models_dir, run, log=print):
-    """Check every file of run `run` in `models_dir`, one line each through `log`. Raises
-    UserError (exit 2) when any is damaged; returns the number of files checked."""
+def check_run(models_dir, run, results_dir=None, log=print):
+    """Check every file of run `run` in `models_dir`, and its logs in `results_dir`/`run`
+    when given, one line each through `log`. Raises UserError (exit 2) when any is
+    damaged; returns the number of files checked."""
     run_dir = os.path.join(models_dir, run)
     if not os.path.isdir(run_dir):
         raise UserError(f"no run folder {run_dir}")
     files = list_files(run_dir)
     verdicts = {rel: check_plain_file(run_dir, rel) for rel in files}
     verdicts.update(check_checkpoints(run_dir, files))
+    out_dir = None if results_dir is None else os.path.join(results_dir, run)
+    if out_dir and os.path.isdir(out_dir):
+        restoring = [int(m.group(1)) for rel, (status, _) in verdicts.items()
+                     if status == OK and (m := re.fullmatch(r"checkpoints/ckpt-(\d+)\.index",
+                                                            rel))]
+        logs = check_logs(out_dir, run_dir, max(restoring) if restoring else None)
+        files += list(logs)
+        verdicts.update(logs)
     bad = 0
     for rel in files:
         status, detail = verdicts[rel]
         bad += status == BAD
         log(f"{status:<8} {rel}: {detail}")
+    if out_dir and not os.path.isdir(out_dir):
+        log(f"{NOTE:<8} {out_dir}: no Results folder (sample grids and logs; the run "
+            "resumes without it)")
     if bad:
         raise UserError(f"run '{run}': {bad} of {len(files)} files are damaged (lines "
                         "above); train.py resumes past damaged checkpoints and config.json, "
                         "generate.py exports a damaged generator.keras again")
     log(f"run '{run}': all {len(files)} files ok")
     return len(files)
+
+
+def expected_headers(run_dir):
+    """{log file: the header the run writes}, from its settings; {} when they cannot be
+    read (config.json's own line says why)."""
+    from skingan.config import LEGACY
+    from skingan.families import FAMILIES
+    try:
+        settings = dict(LEGACY, **read_config(run_dir)["settings"])
+        family = FAMILIES[settings["model"]]
+    except Exception:  # noqa: BLE001  (a damaged or unknown config: reported on its own line)
+        return {}
+    ada = ("ada_p", "ada_rt") if settings.get("augment") == "ada" else ()
+    # metrics.csv gains C_T and the near copies when the run holds images out (--exclude)
+    scores = ["step", "swd", "fid"]
+    return {"losses.csv": [["step", *family.metric_names, *ada]],
+            "metrics.csv": [scores, scores + ["c_t", "near_copies"]]}
+
+
+def check_logs(out_dir, run_dir, resume_step):
+    """{'<Results>/<run>/<log>': (status, detail)} for the CSV logs a run appends to: torn
+    rows (half written when the disk filled up or the process was killed), a header the
+    run does not write, steps out of order, and rows after the newest checkpoint that
+    restores (`resume_step`; None: no checkpoint restores)."""
+    from skingan.fileio import read_csv_log
+    label = "/".join(os.path.normpath(out_dir).split(os.sep)[-2:])   # Results/<run>
+    headers = expected_headers(run_dir)
+    verdicts = {}
+    for name in ("losses.csv", "metrics.csv"):
+        path = os.path.join(out_dir, name)
+        if not os.path.exists(path):
+            continue
+        rel = f"{label}/{name}"
+        try:
+            header, rows, torn = read_csv_log(path)
+        except OSError as err:
+            verdicts[rel] = (BAD, f"cannot be read ({checkpoints.one_line(err)})")
+            continue
+        accepted = headers.get(name)          # the headers this run can write, or None
+        steps = [int(float(row[0])) for row in rows]
+        disorder = next((i for i in range(1, len(steps)) if steps[i] <= steps[i - 1]), None)
+        if torn:
+            number, why = torn[0]
+            more = f" (and {len(torn) - 1} more)" if len(torn) > 1 else ""
+            verdicts[rel] = (BAD, f"a torn row at line {number}{more}: {why}; the next resume "
+                                  "drops it")
+        elif header is None or header[0] != "step" or (accepted and header not in accepted):
+            verdicts[rel] = (BAD, f"header {','.join(header or [])!r} is not the run's "
+                                  f"{' or '.join(repr(','.join(h)) for h in accepted or [['step', '...']])}; the next resume "
+                                  "starts this log again, empty")
+        elif disorder is not None:
+            verdicts[rel] = (BAD, f"steps out of order: {steps[disorder - 1]} then "
+                                  f"{steps[disorder]}")
+        elif resume_step is not None and steps and steps[-1] > resume_step:
+            later = [s for s in steps if s > resume_step]
+            verdicts[rel] = (NOTE, f"{len(later)} rows after step {resume_step}, the newest "
+                                   f"checkpoint (steps {later[0]}-{later[-1]}): the next "
+                                   "resume drops them and trains those steps again")
+        else:
+            verdicts[rel] = (OK, f"{len(rows)} rows" + (f", steps {steps[0]}-{steps[-1]}"
+                                                        if steps else ""))
+    return verdicts
 
 
 def list_files(run_dir):

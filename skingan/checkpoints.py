@@ -3,15 +3,17 @@ one device or on every worker), which are kept, and how a damaged run is recover
 
 What is saved (RunCheckpoint): the networks' variables, both optimizers, the step counter
 and the random generator of the train step, the EMA generator and ADA's state when the run
-has them, and, with --eval-every, the best quality score so far (optional on restore: a
-checkpoint written while the run did not score still loads).
+has them, and, with --eval-every, the best quality score so far and the step it was scored
+at (optional on restore: runs from before they were saved still load).
 
 Restored (Checkpoints.restore, restore_newest): the newest checkpoint that reads back; newer
 ones that do not are set aside (renamed *.damaged, never deleted). Under several workers the
 chief picks it and every worker restores that same one.
 
-Kept (Checkpoints.save, rotate): the newest --keep-checkpoints ones. A failed save leaves
-no partial files behind; a full disk stops the run with one line.
+Kept (Checkpoints.save, rotate): the newest --keep-checkpoints ones and, besides them, the
+checkpoint of the step the run scored best, which rotation never deletes (when a better
+score arrives, the old best becomes an ordinary checkpoint and may rotate away). A failed
+save leaves no partial files behind; a full disk stops the run with one line.
 
 A checkpoint ckpt-<step> is an .index file and its data file(s). tf.train.CheckpointManager
 writes them and a small state file, `checkpoint`, listing them. Here the files on disk are
@@ -75,6 +77,7 @@ def quiet_tensorflow_log():
 
 # ---- what is saved --------------------------------------------------------------------------
 
+BEST_STEP = "best_step"      # the step of the best quality score (-1: none yet)
 BEST_SCORE = "best_score"    # the best score itself (lower is better; +inf: none yet)
 
 
@@ -98,8 +101,8 @@ def saved_items(parts):
 class RunCheckpoint:
     """The tf.train.Checkpoint of one set of components (and of the run's quality tracker,
     when it scores): saved whole, restored with everything in saved_items() required and
-    the best score optional (a checkpoint written while the run did not score leaves it at
-    'none yet')."""
+    the best score and step optional (a checkpoint written before they were saved, or by
+    the run while it did not score, leaves them at 'none yet')."""
 
     def __init__(self, parts, tracker=None):
         import tensorflow as tf
@@ -107,7 +110,7 @@ class RunCheckpoint:
         self.required = saved_items(parts)
         self.optional = {}
         if tracker is not None:
-            self.optional = {BEST_SCORE: tracker.best}
+            self.optional = {BEST_SCORE: tracker.best, BEST_STEP: tracker.best_step}
         self.checkpoint = tf.train.Checkpoint(**self.required, **self.optional)
 
     @property
@@ -116,8 +119,11 @@ class RunCheckpoint:
 
     @property
     def best_step(self):
-        """The step of the best score so far, which rotation keeps: not recorded yet."""
-        return None
+        """The step of the best score so far, or None (no tracker, or no score yet)."""
+        if BEST_STEP not in self.optional:
+            return None
+        step = int(self.optional[BEST_STEP].numpy())
+        return step if step >= 0 else None
 
     def restore_from(self, prefix):
         """Restore checkpoint `prefix`; raises when it does not restore (see try_restore)."""
@@ -149,6 +155,25 @@ def _holds(prefix, name):
         return tf.train.load_checkpoint(prefix).has_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE")
     except Exception:  # noqa: BLE001  (an unreadable index: it holds nothing)
         return False
+
+
+def read_best_step(checkpoint_dir):
+    """The step the run scored best, as its newest readable checkpoint records it; None
+    when no checkpoint records one (the run does not score, or was not scored yet).
+    Only the index and one scalar are read."""
+    import tensorflow as tf
+    kept = kept_checkpoints(checkpoint_dir)
+    for step in sorted(kept, reverse=True):
+        try:
+            reader = tf.train.load_checkpoint(kept[step])
+            key = f"{BEST_STEP}/.ATTRIBUTES/VARIABLE_VALUE"
+            if not reader.has_tensor(key):
+                return None
+            best = int(reader.get_tensor(key))
+        except Exception:  # noqa: BLE001  (a damaged checkpoint: the next older one)
+            continue
+        return best if best >= 0 else None
+    return None
 
 
 # ---- restored, and recovered when damaged -----------------------------------------------
@@ -322,9 +347,10 @@ def restore(strategy, checkpoint, folder, log):
 
 class Checkpoints:
     """A training run's checkpoints: the loop restores and saves through this, the events
-    call save().
+    call save() and save_best().
 
-    keep: how many of the newest checkpoints rotation keeps (0: all). Each save also exports the shown generator
+    keep: how many of the newest checkpoints rotation keeps (0: all); the best-scoring one
+    (state.best_step) is kept besides them. Each save also exports the shown generator
     (the EMA one with --ema) as generator.keras."""
 
     def __init__(self, state, folder, keep, log=print):
@@ -340,7 +366,7 @@ class Checkpoints:
 
     def save(self, step):
         """Checkpoint step `step`, rotate, and export generator.keras; nothing to do when
-        this step is saved already.
+        this step is saved already (a best score and the schedule on the same step).
 
         A full disk stops the run with one line (DiskFullError); the failed write's partial
         files are removed, so the previous checkpoint and export stay as they were."""
@@ -362,6 +388,11 @@ class Checkpoints:
                              f"{last_good(step)} ({old_export})"):
             self.folder.export(self.state.parts.shown)  # atomic: the old export stays on failure
 
+    def save_best(self, step):
+        """Step `step` scored best so far (the tracker has recorded it): make sure its
+        checkpoint exists, so that it can be kept and generated from (generate.py --best)."""
+        self.save(step)
+
 
 def rotate(checkpoint_dir, keep, best_step=None):
     """Delete the checkpoints that are neither among the newest `keep` (0: keep all) nor the
@@ -376,6 +407,21 @@ def rotate(checkpoint_dir, keep, best_step=None):
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
     sync_state(checkpoint_dir, list(kept_checkpoints(checkpoint_dir).values()))
+
+
+def best_kept_step(checkpoint_dir):
+    """The step of the run's best checkpoint, for generate.py --best: UserError in one line
+    when the run records no best score yet, or its checkpoint is gone."""
+    kept = kept_checkpoints(checkpoint_dir)
+    best = read_best_step(checkpoint_dir)
+    if best is None:
+        raise UserError(f"{os.path.dirname(checkpoint_dir)} has no best checkpoint: the run "
+                        "has not been scored yet (quality scores come every --eval-every "
+                        "iterations; train further, or give --step N)")
+    if best not in kept:
+        raise UserError(f"the run's best checkpoint (step {best}) is no longer in "
+                        f"{checkpoint_dir}; kept: {', '.join(map(str, kept)) or 'none'}")
+    return best
 
 
 def save_files(manager, step):

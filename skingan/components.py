@@ -5,8 +5,8 @@ the benchmarks all get a family's networks, optimizers, random state and compile
 """
 import dataclasses
 
-from skingan import augment, steps
-from skingan.augment import ADA
+from skingan import steps
+from skingan.config import ADA, parse_augment
 from skingan.families import get_family, num_classes
 
 
@@ -23,7 +23,13 @@ class Components:
     rng: object                # tf.random.Generator: every random draw of the train step
     step: object               # tf.Variable int64: iterations done
     train_step: object = None  # compiled by make_train_step
-    ada: object = None         # ada.AdaController with --augment ada, else None
+    augment: object = None     # before D: None, a DiffAugment policy or an AdaController
+
+    @property
+    def ada(self):
+        """The ADA controller with --augment ada (its p is checkpointed), else None."""
+        from skingan.ada import AdaController
+        return self.augment if isinstance(self.augment, AdaController) else None
     step_state: object = None  # the family's own step state (StyleGAN2's), else None
 
     @property
@@ -88,13 +94,15 @@ def pick_strategy(devices):
     return tf.distribute.get_strategy()
 
 
-def make_ada(cfg):
-    """The ADA controller for --augment ada (p adapted every 4 iterations, or held at
-    --ada-p), else None."""
-    if cfg["augment"] != ADA:
-        return None
+def make_augment(cfg):
+    """What D's inputs go through, as the step takes it (steps.py): None (off), DiffAugment's
+    transforms (a tuple), or an ada.AdaController for --augment ada (p adapted from
+    --ada-target and --ada-kimg, or held at --ada-p)."""
+    spec = parse_augment(cfg["augment"])
+    if spec != ADA:
+        return spec or None
     from skingan.ada import AdaController
-    return AdaController(target=cfg["ada_target"], ada_kimg=cfg["ada_kimg"], interval=4,
+    return AdaController(target=cfg["ada_target"], ada_kimg=cfg["ada_kimg"],
                          fixed_p=cfg["ada_p"], heuristic=cfg["ada_heuristic"])
 
 
@@ -134,7 +142,7 @@ def build_components(cfg, strategy=None, compile_step=True):
                        g_optimizer=g_optimizer, d_optimizer=d_optimizer,
                        rng=tf.random.Generator.from_seed(cfg["seed"]),
                        step=tf.Variable(0, dtype=tf.int64, trainable=False),
-                       ada=make_ada(cfg), step_state=step_state)
+                       augment=make_augment(cfg), step_state=step_state)
     if compile_step:
         parts.train_step = make_train_step(parts)
     return parts
@@ -149,12 +157,11 @@ def make_train_step(parts):
     if parts.family.step_options:
         options = parts.family.step_options(parts)
     else:
-        options = dict(r1_every=cfg.get("r1_every", 1)) if parts.family.has_r1 else {}
+        options = dict(r1_every=cfg["r1_every"]) if parts.family.has_r1 else {}
     return parts.family.make_step(
         parts.generator, parts.discriminator, parts.g_optimizer, parts.d_optimizer, parts.rng,
         draw_inputs=parts.draw_inputs, strategy=parts.strategy, jit_compile=cfg["xla"],
-        augment_policy=() if parts.ada is not None else augment.parse_policy(cfg["augment"]),
-        value_range=parts.family.value_range, ema_update=ema_update, ada=parts.ada,
+        augment=parts.augment, value_range=parts.family.value_range, ema_update=ema_update,
         class_probabilities=parts.class_probabilities, **options)
 
 

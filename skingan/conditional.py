@@ -7,6 +7,8 @@ for the discriminator. Labels are integer class indices, shape (B,).
 - Discriminator (Miyato and Koyama 2018, projection): logit(x, c) = psi(phi(x)) +
   <embed(c), phi(x)>, phi(x) the features before the last layer; the class moves the logit
   along a learned direction per class instead of entering as an extra input channel.
+- `with_labels` appends the labels to a network's inputs: the last input of a conditional G
+  or D (the step, the sampling code and the loop's events all give labels this way).
 """
 import keras
 from keras import ops
@@ -25,6 +27,14 @@ class SecondMomentNorm(keras.layers.Layer):
 
     def get_config(self):
         return dict(super().get_config(), epsilon=self.epsilon)
+
+
+def with_labels(inputs, labels):
+    """A network's inputs (G's from Family.draw_inputs, or D's images) with the class labels
+    (n,) appended: the last input of a conditional G or D. Unchanged when labels is None."""
+    if labels is None:
+        return inputs
+    return (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]) + [labels]
 
 
 def label_input(name="label"):

@@ -4,6 +4,12 @@ A new run's settings are the flags the user gave, over the family's paper settin
 demo preset when no --data is given), over COMMON_DEFAULTS. An existing run keeps its
 stored settings; only how long and how it is run may change (LENGTH_KEYS and the rest that
 are neither IDENTITY_KEYS nor FIXED_KEYS).
+
+Every default is written once: here (COMMON_DEFAULTS) or in the family's entry
+(families.py: the papers' settings, e.g. SL-StyleGAN's r1_every 1). train.py's --help, the
+components and the steps read them from there; the steps and ADA's controller take every
+setting as an argument and hold no defaults of their own. LEGACY is not a default: it is
+what older versions ran with, and must not follow a later change of the defaults.
 """
 import os
 
@@ -20,7 +26,7 @@ COMMON_DEFAULTS = dict(model="sl-stylegan", latent_dim=100, channel_scale=1.0, s
                        augment="", ema=0.0, ada_target=0.6, ada_kimg=500.0, ada_p=None,
                        ada_heuristic="sign",
                        conditional=False, class_balance="data", classes=None,
-                       class_counts=None, r1_every=1)
+                       class_counts=None)
 # A resumed run must keep these: they define the model and the data it learns.
 IDENTITY_KEYS = ("model", "resolution", "latent_dim", "channel_scale", "data", "labels",
                  "class_name", "crop", "exclude", "conditional", "config", "channel_base",
@@ -32,17 +38,48 @@ FIXED_KEYS = ("batch_size", "lr", "beta1", "beta2", "adam_epsilon", "lr_decay", 
               "ema_kimg", "ema_rampup", "pl_weight", "style_mixing")
 # Settings whose flag is not their name.
 FLAG_NAMES = dict(class_name="class", map_layers="map")
-# Runs written before a setting existed ran with these values.
+# Runs written before a setting existed ran with these values (a record of the old versions,
+# not defaults: keep them when a default changes).
 LEGACY = dict(adam_epsilon=1e-7, epochs=None, exclude=None, dropout=0.6, ada_target=0.6,
               ada_kimg=500.0, ada_p=None, ada_heuristic="sign", conditional=False,
               class_balance="data", classes=None, class_counts=None, r1_every=1)
 
 
+# --augment: nothing (''), any of DiffAugment's transforms (comma-separated), or ADA alone.
+AUGMENT_POLICIES = ("color", "translation", "cutout")
+ADA = "ada"
+
+
+def parse_augment(text):
+    """--augment's value -> () (off), ADA, or DiffAugment's transforms as a tuple in the order
+    given; UserError for anything else. The one reading of the setting: new_run_settings
+    checks it with this, components.make_augment builds the step's augmentation from it."""
+    if not text or not text.strip():
+        return ()
+    if text.strip() == ADA:
+        return ADA
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in names if p not in AUGMENT_POLICIES]
+    if unknown:
+        raise UserError(f"unknown augmentation {', '.join(unknown)}; choose from "
+                        f"{', '.join(AUGMENT_POLICIES)} (DiffAugment), or '{ADA}' alone")
+    return names
+
+
+# The family `python train.py` trains on the built-in demo data when no --model is given:
+# there DCGAN's short preset ends on a varied grid and SL-StyleGAN's collapses to one lesion
+# after ~150 iterations (benchmarks/bench_demo.py, docs/demo.md). The multi-class demo
+# (--conditional) keeps COMMON_DEFAULTS' model.
+DEMO_MODEL = "dcgan"
+
+
 def new_run_settings(explicit):
     """Settings of a new run from the flags given (`explicit`, without 'run')."""
-    family = get_family(explicit.get("model", COMMON_DEFAULTS["model"]))
     is_demo = explicit.get("data") is None
-    cfg = dict(COMMON_DEFAULTS)
+    default = DEMO_MODEL if is_demo and not explicit.get("conditional") \
+        else COMMON_DEFAULTS["model"]
+    family = get_family(explicit.get("model", default))
+    cfg = dict(COMMON_DEFAULTS, model=family.name)
     cfg.update(family.defaults)
     if is_demo:
         cfg.update(family.demo)
@@ -55,6 +92,7 @@ def new_run_settings(explicit):
         given = set(explicit) | (set(family.demo) if is_demo else set())
         cfg = family.preset(cfg, given)
     cfg["demo"] = is_demo
+    parse_augment(cfg["augment"])            # a typo fails here, before any data is read
     if cfg["conditional"]:
         cfg["class_name"] = cfg["class_name"] or "all"
         if cfg["class_balance"] != "data":
@@ -148,7 +186,9 @@ def defaults_help():
             + (f", time decay {d['lr_decay']:g}" if d["lr_decay"] else "")
             + f", crop '{d['crop']}', {'random horizontal flips' if d['hflip'] else 'no flips'}"
             f", samples every {d['sample_every']}, checkpoints every {d['checkpoint_every']}.")
-    lines.append("Without --data the built-in demo data is used with a short preset: "
+    lines.append(f"Without --data the built-in demo data is used, with {DEMO_MODEL} unless "
+                 "--model is given (--conditional: "
+                 f"{COMMON_DEFAULTS['model']}), and a short preset: "
                  + "; ".join(f"{f.name} {f.demo['resolution']} px, {f.demo['steps']} iterations"
                              for f in FAMILIES.values()) + ".")
     return "\n".join(lines)

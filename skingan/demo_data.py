@@ -360,10 +360,13 @@ def write_class_images(folder, class_name, n_images, size=64, seed=0, first_lesi
     return paths
 
 
-def _write_multiclass(folder, counts, size, seed):
-    """Images in two folders (as HAM10000's part_1 / part_2) and a HAM10000-style CSV."""
+def _write_multiclass(folder, counts, size, seed, log=print):
+    """Images in two folders (as HAM10000's part_1 / part_2) and a HAM10000-style CSV; a line
+    per class written."""
     rows, number = [], 0
     for class_name, n in counts.items():
+        if number:
+            log(f"  {number} of {sum(counts.values())} images written")
         for lesion, image in class_lesions(class_name, n, size, seed):
             number += 1
             part = os.path.join(folder, f"images_part_{1 + lesion % 2}")
@@ -401,4 +404,5 @@ def ensure_multiclass_demo_data(root=MULTICLASS_ROOT, counts=None, size=64, seed
                         "remove it or choose another output folder")
     log(f"writing the multi-class demo set ({', '.join(f'{k} {v}' for k, v in counts.items())}"
         f" images, {size}x{size}) to {root} ...")
-    return _write_folder(root, settings, lambda tmp: _write_multiclass(tmp, counts, size, seed))
+    return _write_folder(root, settings,
+                         lambda tmp: _write_multiclass(tmp, counts, size, seed, log))

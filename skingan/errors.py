@@ -3,7 +3,8 @@ wrapper that reports it.
 
 Library code raises ``UserError`` (or a subclass) with a one-line message; the scripts'
 ``main`` is run through ``run_cli``, which prints ``error: <message>`` and exits with
-code 2 instead of showing a traceback.
+code 2 instead of showing a traceback. A Ctrl-C that reaches it (one while TensorFlow
+loads, say) is one line and exit code 130 too, as the shell's own convention (128 + SIGINT).
 """
 import numbers
 import sys
@@ -29,10 +30,17 @@ def check_positive_int(name, value):
     return int(value)
 
 
-def run_cli(main, argv=None):
-    """Run ``main(argv)``; turn a UserError into a one-line message and exit code 2."""
+INTERRUPTED = "interrupted"
+
+
+def run_cli(main, argv=None, interrupted=INTERRUPTED):
+    """Run ``main(argv)``; turn a UserError into a one-line message and exit code 2, and a
+    KeyboardInterrupt into the line ``interrupted`` and exit code 130."""
     try:
         return main(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"\n{interrupted}", file=sys.stderr)   # after the terminal's ^C
+        sys.exit(130)

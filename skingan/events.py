@@ -9,11 +9,14 @@ and how they are written is checkpoints.py's: the events only say when.
 """
 import dataclasses
 import os
+import time
 
 import numpy as np
 
+from skingan import checkpoints, multiworker
 from skingan import images as image_io
-from skingan.families import numpy_normal, with_labels
+from skingan.conditional import with_labels
+from skingan.families import numpy_normal
 
 
 @dataclasses.dataclass
@@ -42,19 +45,36 @@ class Event:
 
 
 class Progress(Event):
-    """One line per log interval: losses, D's accuracy, speed, time left."""
+    """One line per log interval: losses, D's accuracy, speed, time left.
 
-    def __init__(self, every, batch_size, log):
-        self.every, self.batch_size, self.log = every, batch_size, log
+    The time left is estimated from steady iterations only: the wall time per iteration
+    since this process's first progress line (events such as sample grids and checkpoints
+    included, as they recur). The first interval holds tf.function's tracing (a resumed run
+    traces again), which can take longer than many later intervals together, so the first
+    line says the ETA is being measured instead of extrapolating it. `clock`: seconds,
+    monotonic (a fake one in tests)."""
+
+    def __init__(self, every, batch_size, log, clock=time.monotonic):
+        self.every, self.batch_size, self.log, self.clock = every, batch_size, log, clock
+        self.origin = None     # (clock, step) at the first line: the end of the tracing
+
+    def eta(self, state):
+        """Seconds left, or None while there is no steady interval yet."""
+        now = self.clock()
+        if self.origin is None or state.step <= self.origin[1]:
+            self.origin = self.origin or (now, state.step)
+            return None
+        per_step = (now - self.origin[0]) / (state.step - self.origin[1])
+        return (state.total - state.step) * per_step
 
     def __call__(self, state):
         m = state.rows[-1][1]
-        eta = (state.total - state.step) * self.batch_size / max(state.rate, 1e-9)
+        eta = self.eta(state)
         extra = "".join(f"  {k} {m[k]:.3f}" for k in ("ada_p", "ada_rt") if k in m)
         self.log(f"step {state.step}/{state.total}{state.epoch}  d {m['d_loss']:.4f}  "
                  f"g {m['g_loss']:.4f}  D acc real {m['acc_real']:.2f} fake "
                  f"{m['acc_fake']:.2f}{extra}  {state.rate:.1f} img/s  "
-                 f"ETA {format_seconds(eta)}")
+                 f"ETA {'measuring' if eta is None else format_seconds(round(eta))}")
 
 
 MAX_CLASS_ROWS = 8     # a conditional grid shows the first 8 classes, one row each
@@ -111,7 +131,7 @@ class SampleGrid(Event):
 
 class QualityScore(Event):
     """SWD (and FID with weights) on fixed latents; the best generator is exported as
-    generator_best.keras.
+    generator_best.keras and its checkpoint kept (checkpoints.Checkpoints.save_best).
     Scored on schedule and at the end of the run, not on a stop request (it takes a while)."""
 
     def __init__(self, every, parts, folder, tracker, store, train_log, log):
@@ -124,13 +144,19 @@ class QualityScore(Event):
     def __call__(self, state):
         scores, improved = self.tracker.evaluate(
             state.step, lambda inputs: generate_uint8(self.parts, inputs), self.parts.draw_inputs)
+        # every worker saves the best checkpoint at the same step: the chief's verdict holds
+        improved = multiworker.chief_says(self.parts.strategy, improved)
         self.train_log.scalars(state.step, {k: v for k, v in scores.items() if v is not None})
         text = "  ".join(f"{k} {v:.4g}" for k, v in scores.items() if v is not None)
         self.log(f"quality at step {state.step}: {text}"
                  + ("  (best so far: saved as generator_best.keras)" if improved else ""))
         if improved:
             self.tracker.record_best(state.step, scores)
-            self.folder.export(self.parts.shown, "generator_best")
+            path = os.path.join(self.folder.run_dir, "generator_best.keras")
+            with checkpoints.disk_full_stops(path, checkpoints.last_good(self.store.last_saved)
+                                             + " (generator_best.keras is the previous best)"):
+                self.folder.export(self.parts.shown, "generator_best")   # atomic
+            self.store.save_best(state.step)
 
 
 class Checkpoint(Event):

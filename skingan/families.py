@@ -14,7 +14,7 @@ import importlib
 
 import numpy as np
 
-from skingan.errors import UserError
+from skingan.errors import UserError, check_resolution
 
 # Metrics every step returns; a family may add its own (SL-StyleGAN's R1 term, StyleGAN2's
 # R1 and path-length terms).
@@ -32,6 +32,7 @@ class Family:
     style_based: bool         # G has a mapping network (truncation trick possible)
     extra_metrics: tuple      # step metrics beyond BASE_METRICS
     grid: tuple               # sample grid (rows, cols, rows drawn from the fixed latents)
+    resolutions: tuple        # the sizes its networks are built for (the model file's)
     defaults: dict            # the paper's settings for real data
     demo: dict                # the short preset for the built-in demo data
     paper: str                # one line: where the defaults come from
@@ -76,8 +77,8 @@ class Family:
 
     def check_resolution(self, resolution):
         """The resolution as an int, or UserError naming the allowed ones (before any data
-        is decoded)."""
-        return self.builders().check_resolution(resolution)
+        is decoded, and before TensorFlow is imported: the scripts check flags first)."""
+        return check_resolution(self.title, resolution, self.resolutions)
 
     def build_models(self, cfg, replicas=1):
         """(generator, discriminator) for a run's config, to train on `replicas` devices."""
@@ -85,7 +86,7 @@ class Family:
 
     @property
     def has_r1(self):
-        """Whether the step has an R1 penalty (and so takes r1_every)."""
+        """Whether the step has an R1 penalty (and so takes r1_every, from `defaults`)."""
         return "r1" in self.extra_metrics
 
     @property
@@ -120,14 +121,6 @@ def num_classes(cfg):
     """Classes a conditional run's networks take (0: an unconditional run). The class
     list comes from the data (set when the run first loads it, kept in config.json)."""
     return len(cfg["classes"]) if cfg.get("conditional") else 0
-
-
-def with_labels(inputs, labels):
-    """A network's inputs (G's from Family.draw_inputs, or D's images) with the class labels
-    (n,) appended: the last input of a conditional G or D. Unchanged when labels is None."""
-    if labels is None:
-        return inputs
-    return (list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]) + [labels]
 
 
 def _build_sl_stylegan(module, cfg, replicas):
@@ -200,14 +193,15 @@ FAMILIES = {
         build=_build_sl_stylegan, step_factory="make_sl_stylegan_step",
         noise_input=True, style_based=True, extra_metrics=("r1",),
         grid=(4, 8, 1),  # the authors' 8 x 4 grid; its bottom row uses the fixed latents
+        resolutions=tuple(2 ** k for k in range(3, 11)),   # 8 .. 1024
         defaults=dict(resolution=256, batch_size=16, steps=20000, epochs=None, lr=1e-4,
                       beta1=0.0, beta2=0.99, adam_epsilon=1e-7, lr_decay=1e-5,
-                      crop="resize", hflip=True, dropout=0.6,
+                      crop="resize", hflip=True, dropout=0.6, r1_every=1,
                       # --augment ada reads its LSGAN D by E[D(real)] (ada.py)
                       ada_heuristic="lsgan",
-                      sample_every=500, checkpoint_every=500),
+                      sample_every=500, checkpoint_every=500, eval_every=1000),
         demo=dict(resolution=32, batch_size=16, steps=500, epochs=None, sample_every=50,
-                  checkpoint_every=100),
+                  checkpoint_every=100, eval_every=100, eval_images=200),
         paper="Qin et al. 2020 and their Keras code: Adam 1e-4, betas (0, 0.99), Keras' "
               "epsilon 1e-7 and time decay 1e-5, batch 16, 20,000 iterations at 256 px, "
               "images squashed to a square, random horizontal flips, models and an 8 x 4 "
@@ -218,12 +212,13 @@ FAMILIES = {
         build=_build_dcgan, step_factory="make_dcgan_step",
         noise_input=False, style_based=False, extra_metrics=(),
         grid=(8, 8, 8),  # the authors' 64-image grid, all from the fixed latents
+        resolutions=(16, 32, 64, 128, 256),
         defaults=dict(resolution=64, batch_size=257, steps=None, epochs=2000, lr=2e-4,
                       beta1=0.5, beta2=0.999, adam_epsilon=1e-8, lr_decay=0.0,
                       crop="center", hflip=False, dropout=None,
-                      sample_every=50, checkpoint_every=50),
+                      sample_every=50, checkpoint_every=50, eval_every=500),
         demo=dict(resolution=32, batch_size=64, steps=300, epochs=None, sample_every=50,
-                  checkpoint_every=100),
+                  checkpoint_every=100, eval_every=100, eval_images=200),
         paper="Bhavsar et al. 2021 and their PyTorch code: Adam 2e-4, betas (0.5, 0.999), "
               "PyTorch's epsilon 1e-8, batch 257, 2,000 epochs with the last partial batch "
               "kept, shorter side resized to 64 then centre-cropped, no flips, a 64-image "
@@ -235,6 +230,7 @@ FAMILIES = {
         step_module="skingan.stylegan2_step", state_factory="StyleGAN2State",
         noise_input=True, style_based=True, extra_metrics=("r1", "pl"),
         grid=(4, 8, 4),  # NVlabs' snapshot grid: every image from the fixed latents
+        resolutions=tuple(2 ** k for k in range(3, 11)),   # 8 .. 1024
         # --config auto at 256 px on one device; the numbers a run gets come from its
         # --config, resolution and device count (stylegan2_configs.apply_config)
         defaults=dict(config="auto", resolution=256, batch_size=16, steps=1562500,
@@ -245,9 +241,9 @@ FAMILIES = {
                       ema_rampup=0.05, pl_weight=2.0, style_mixing=0.9,
                       d_architecture="resnet", r1_every=16, augment="ada",
                       ada_target=0.6, ada_kimg=500.0, sample_every=12500,
-                      checkpoint_every=12500),
+                      checkpoint_every=12500, eval_every=12500),  # NVlabs' metrics per snapshot
         demo=dict(resolution=32, batch_size=16, steps=300, epochs=None, channel_base=1024,
-                  sample_every=50, checkpoint_every=100),
+                  sample_every=50, checkpoint_every=100, eval_every=100, eval_images=200),
         paper="Karras et al. 2020 and NVlabs' stylegan2-ada-pytorch: --config auto (batch, "
               "minibatch-stddev group, channels, lr, R1 gamma and EMA from the resolution "
               "and GPU count), Adam (0, 0.99) eps 1e-8 with the lazy-regularisation "

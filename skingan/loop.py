@@ -7,6 +7,7 @@ seed and step, data_loader.py) -> train_step(real) runs one D and one G update o
 device and returns scalar tensors -> every log interval (or whenever an event is due) those
 are read back, checked for NaN, logged, and the due events run.
 """
+import dataclasses
 import signal
 import time
 
@@ -103,10 +104,52 @@ def load_training_data(cfg, folder, cache_dir, log):
     return images, class_ids, info
 
 
+def load_heldout(cfg, data_info, train_images, cache_dir, log):
+    """The run's held-out images for the data-copying test during training: the images of
+    its data and class that --exclude leaves out (a classifier split's validation and test
+    folds), uint8 (N, R, R, 3) as training loads them; None without --exclude, for a
+    conditional run, or when none is left (one line says why)."""
+    import data_loader
+    from skingan import copying
+    if not cfg.get("exclude"):
+        return None
+    if cfg["conditional"]:
+        log("C_T during training is off: a conditional run's copying test is per class "
+            "(evaluate.py --copying with --train/--heldout folders)")
+        return None
+    source = data_loader.find_images(data_info["path"], data_info["labels"], data_info["class"])
+    excluded = data_loader.read_exclusions(cfg["exclude"])
+    paths = [p for p in source.paths if data_loader.image_id(p) in excluded]
+    if not paths:
+        log(f"C_T during training is off: {cfg['exclude']} holds out no image of this data")
+        return None
+    heldout = dataclasses.replace(source, paths=paths)
+    images = data_loader.load_images(heldout, cfg["resolution"], crop=cfg["crop"],
+                                     cache_dir=cache_dir, log=log)
+    try:      # ids cannot overlap (--exclude removed them); identical pixels can
+        copying.check_no_overlap(data_info["image_ids"], paths, train_images, images)
+    except copying.CopyingError as err:
+        log(f"C_T during training is off: {err}")
+        return None
+    return images
+
+
 def describe_classes(cfg):
     """'classes akiec 40, df 60, ...' for messages."""
     return "classes " + ", ".join(f"{n} {c}" for n, c in zip(cfg["classes"],
                                                              cfg["class_counts"]))
+
+
+def make_tracker(cfg, images, class_ids, folder, log, data_info, cache_dir):
+    """The quality scores during training (--eval-every), or None when they are off; with
+    the held-out images of an --exclude split, the data-copying test too."""
+    if not cfg["eval_every"]:
+        return None
+    from skingan.quality import QualityTracker
+    return QualityTracker(images, cfg["eval_images"], cfg["seed"], folder.out_dir,
+                          fid=cfg["eval_fid"], inception_weights=cfg["inception_weights"],
+                          log=log, class_ids=class_ids,
+                          heldout_uint8=load_heldout(cfg, data_info, images, cache_dir, log))
 
 
 def make_events(cfg, parts, folder, store, images, class_ids, train_log, tracker, log):
@@ -170,31 +213,28 @@ def train(cfg, run, models_dir, results_dir, strategy=None, log=print, handle_si
 
 def _train(cfg, run, folder, strategy, log, handle_signals, cache_dir):
     from skingan.monitoring import TrainingLog
-    if not folder.exists():
-        folder.check_can_start()
-    images, class_ids, data_info = load_training_data(cfg, folder, cache_dir, log)
+    # Under several workers, one that fails in these blocks (its data, the chief's folder)
+    # stops them all, each with one line, rather than leaving the others in a collective op.
+    with multiworker.together(strategy, "before training"):
+        if not folder.exists():
+            folder.check_can_start()
+        images, class_ids, data_info = load_training_data(cfg, folder, cache_dir, log)
+        replicas = strategy.num_replicas_in_sync
+        check_replicas(cfg, replicas, len(images))
+        tracker = make_tracker(cfg, images, class_ids, folder, log, data_info, cache_dir)
     parts = build_components(cfg, strategy)
-    replicas = parts.strategy.num_replicas_in_sync
-    check_replicas(cfg, replicas, len(images))
     total = total_iterations(cfg, len(images))
-
-    tracker = None
-    if cfg["eval_every"]:
-        from skingan.quality import QualityTracker
-        tracker = QualityTracker(images, cfg["eval_images"], cfg["seed"], folder.out_dir,
-                                 fid=cfg["eval_fid"],
-                                 inception_weights=cfg["inception_weights"], log=log,
-                                 class_ids=class_ids)
     store = checkpoints.Checkpoints(checkpoints.RunCheckpoint(parts, tracker), folder,
                                     cfg["keep_checkpoints"], log)
     # Restored before anything is written: when no checkpoint restores, the folder is left
     # exactly as it was.
     step = store.restore()
-    image_ids = data_info.pop("image_ids")
-    folder.write_config(cfg, data_info, parts.family.value_range)
-    folder.write_trained_images(image_ids)
-    if tracker:
-        tracker.start_log(step)
+    with multiworker.together(strategy, "before training"):
+        image_ids = data_info.pop("image_ids")
+        folder.write_config(cfg, data_info, parts.family.value_range)
+        folder.write_trained_images(image_ids)
+        if tracker:
+            tracker.start_log(step)
 
     log(f"run '{run}': {cfg['model']} {cfg['resolution']}px, batch {cfg['batch_size']}, "
         + (f"{cfg['epochs']} epochs = " if cfg.get("epochs") is not None else "")

@@ -15,10 +15,16 @@ Conventions, stated once for the whole project:
       L_G = -mean(log sigmoid(D(G(z))))
   tensorflow-gan's `modified_*` losses are exactly these once its default label smoothing
   (0.25) is switched off.
+- R1 (Mescheder et al. 2018) takes a critic callable, as tensorflow-gan's penalties take a
+  `discriminator_fn`: `critic(images (B, H, W, C)) -> logits (B, 1)`. The step builds it,
+  closing over whatever else D needs (a conditional D's labels, `training=True`), so the
+  loss never knows the model's inputs:
+      critic = lambda x: discriminator(with_labels(x, labels), training=True)
+      real_logits, r1 = discriminator_with_r1(critic, real_images, weight)
+  Lazy R1 (StyleGAN2's every-K-iterations regularisation) is the caller's schedule: it calls
+  this on one iteration in K with weight K * w, and the critic alone on the others.
 """
 import tensorflow as tf
-
-from skingan.families import with_labels
 
 from skingan.tfgan_compat import tfgan_losses
 
@@ -60,9 +66,10 @@ def r1_from_gradients(grads, weight=R1_WEIGHT):
     return weight * tf.reduce_mean(per_image)
 
 
-def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT, labels=None):
-    """Run D on real images (with their class labels (B,) for a conditional D) and return
-    (logits (B, 1), R1 penalty). The gradient is with respect to the images only.
+def discriminator_with_r1(critic, real_images, weight=R1_WEIGHT):
+    """Run critic(real_images) -> logits (B, 1) and return (logits, R1 penalty), the penalty
+    weight * mean_i ||grad_x critic(x)_i||^2. The gradient is with respect to the images
+    only (a conditional critic's labels are closed over, not differentiated).
 
     The gradient is taken with a nested tape, so a surrounding GradientTape can
     differentiate the penalty with respect to D's weights (a second-order term).
@@ -71,7 +78,7 @@ def discriminator_with_r1(discriminator, real_images, weight=R1_WEIGHT, labels=N
     """
     with tf.GradientTape() as tape:
         tape.watch(real_images)
-        logits = discriminator(with_labels(real_images, labels), training=True)
+        logits = critic(real_images)
         total = tf.reduce_sum(tf.cast(logits, tf.float32))
     grads = tape.gradient(total, real_images)
     return logits, r1_from_gradients(grads, weight)

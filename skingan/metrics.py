@@ -11,9 +11,10 @@ Pure maths on arrays plus one feature extractor; nothing runs at import.
   Laplacian pyramids of two image sets, x 1e3, needing no pretrained weights.
 - ``compute_all(real, fake)``: all of the above in the JSON shape ``evaluate.py`` writes.
 
-The Inception here is Keras' ImageNet InceptionV3, not the TF1 graph
-(``pt_inception-2015-12-05``) behind published FIDs, so absolute FID/KID values compare
-between runs of this tool, not with numbers in papers.
+The default Inception is Keras' ImageNet InceptionV3, not the TF1 graph
+(``pt_inception-2015-12-05``) behind published FIDs, so those FID/KID values compare between
+runs of this tool, not with numbers in papers. ``load_inception_2015()`` gives the 2015 graph
+as TF-GAN serves it (TF-Hub tfgan/eval/inception/1, pool_3), for FIDs that compare with papers.
 """
 import math
 import os
@@ -21,12 +22,12 @@ import time
 
 import numpy as np
 
+from skingan import pretrained
 from skingan.errors import UserError
 
 INCEPTION_SIZE = 299                     # InceptionV3's input side, pixels
-INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-INCEPTION_WEIGHTS_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/"
-                         "inception_v3/" + INCEPTION_WEIGHTS_FILE)
+INCEPTION_WEIGHTS_FILE = pretrained.INCEPTION_V3.file_name
+INCEPTION_WEIGHTS_URL = pretrained.INCEPTION_V3.origin
 
 # SWD settings of ProGAN (Karras et al. 2018, metrics/sliced_wasserstein.py).
 SWD_MIN_RESOLUTION = 16                  # coarsest Laplacian level, pixels
@@ -40,56 +41,140 @@ PR_NEIGHBOURS = 3                        # k of the k-NN manifolds (Kynkaanniemi
 PR_CHUNK_ELEMENTS = 1 << 24              # distance-matrix chunk size (64 MB of float32)
 
 
-class MissingWeightsError(UserError):
-    """The InceptionV3 weights file is not on this machine (and nothing is downloaded)."""
+# The 2015 Inception graph behind published FIDs, as TF-GAN serves it (TF-Hub module
+# tfgan/eval/inception/1): a SavedModel called on float images (N, 299, 299, 3) in [-1, 1],
+# returning {"logits": (N, 1008), "pool_3": (N, 1, 1, 2048) or (N, 2048)}; FID uses pool_3.
+FID_NETWORKS = ("keras", "inception-2015")
+INCEPTION_2015_URL = ("https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
+                      "?tf-hub-format=compressed")
+INCEPTION_2015_ARCHIVE = "tfgan_eval_inception_1.tar.gz"
+INCEPTION_2015_ENV = "SKINGAN_INCEPTION_2015"       # a local SavedModel folder
+INCEPTION_2015_OUTPUT = "pool_3"
+
+
+# The InceptionV3 weights are fetched as Keras fetches them (skingan.pretrained): from Keras'
+# cache, downloaded into it once on first use unless offline.
+MissingWeightsError = pretrained.MissingWeightsError
 
 
 # ----------------------------------------------------------------------------------------------
 # Feature networks
 # ----------------------------------------------------------------------------------------------
 
-def keras_cache_weights_path():
-    """Where Keras keeps the InceptionV3 notop weights: $KERAS_HOME/models/ if KERAS_HOME is
-    set, else ~/.keras/models/ (read now, not when Keras was imported, so tests can redirect it)."""
-    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(keras_home, "models", INCEPTION_WEIGHTS_FILE)
+WEIGHTS_HELP = (
+    f"FID, KID, precision and recall use Keras' ImageNet InceptionV3 weights "
+    f"({INCEPTION_WEIGHTS_FILE}, 84 MB). On first use they are downloaded once into Keras' "
+    f"cache, ~/.keras/models/ ($KERAS_HOME/models/), as keras.applications.InceptionV3("
+    f"weights='imagenet') does; --offline (or SKINGAN_OFFLINE=1) turns that off. On a machine "
+    f"without internet, copy the file from a machine that has it (or from "
+    f"{INCEPTION_WEIGHTS_URL}) into that folder, or pass --inception-weights PATH. Without the "
+    f"weights these four are skipped and SWD, which needs no network, is still reported.")
 
 
-def missing_weights_message(weights_path=None):
-    """One line saying why FID/KID/precision/recall cannot run and how to get the weights."""
-    where = f"{weights_path} does not exist" if weights_path else \
-        f"no --inception-weights given and none in Keras' cache ({keras_cache_weights_path()})"
-    return (f"InceptionV3 weights not found: {where}. FID, KID, precision and recall need "
-            f"Keras' ImageNet InceptionV3 weights ({INCEPTION_WEIGHTS_FILE}, 84 MB). On a "
-            "machine with internet run: python -c \"import keras; "
-            "keras.applications.InceptionV3(include_top=False, weights='imagenet')\" "
-            f"(it saves the file in ~/.keras/models/), or download {INCEPTION_WEIGHTS_URL}; "
-            f"then copy the file to {keras_cache_weights_path()} or pass --inception-weights PATH")
+def find_inception_weights(weights_path=None, log=print):
+    """The weights file to use: ``weights_path`` if given (it must exist), else Keras' cached
+    copy, downloaded into the cache now if it is not there (skingan.pretrained.fetch).
+    Raises MissingWeightsError (one line) when there is none and none can be downloaded."""
+    if weights_path:
+        if not os.path.isfile(weights_path):
+            raise MissingWeightsError(f"--inception-weights: file not found: {weights_path}")
+        return weights_path
+    return pretrained.fetch(pretrained.INCEPTION_V3, log, flag="--inception-weights")
 
 
-def find_inception_weights(weights_path=None):
-    """The weights file to use: ``weights_path`` if given, else Keras' cached copy.
-    Raises MissingWeightsError if that file does not exist. Never downloads."""
-    path = weights_path if weights_path else keras_cache_weights_path()
-    if not os.path.isfile(path):
-        raise MissingWeightsError(missing_weights_message(weights_path))
-    return path
-
-
-def load_inception(weights_path=None):
+def load_inception(weights_path=None, log=print):
     """Keras' ImageNet InceptionV3 without its classifier, global-average pooled: a keras.Model
     (None, 299, 299, 3) in [-1, 1] -> (None, 2048). Weights from ``weights_path`` or Keras'
-    cache; raises MissingWeightsError (a UserError) when there are none. Never downloads."""
+    cache (downloaded there on first use unless offline); raises MissingWeightsError (a
+    UserError) when there are none."""
     import keras
 
-    path = find_inception_weights(weights_path)
+    path = find_inception_weights(weights_path, log)
     try:
         return keras.applications.InceptionV3(include_top=False, pooling="avg", weights=path,
                                               input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
     except Exception as err:   # truncated download, wrong file: one line, not a traceback
         raise UserError(f"cannot load InceptionV3 weights from {path} "
                         f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
-                        f"expected Keras' {INCEPTION_WEIGHTS_FILE}") from None
+                        f"expected Keras' {INCEPTION_WEIGHTS_FILE} (delete a damaged copy in "
+                        "Keras' cache to download it again)") from None
+
+
+class Inception2015:
+    """The TF-GAN / TF-Hub 2015 Inception module as a feature model for extract_features:
+    same interface as load_inception()'s keras.Model (name, input_shape, called on images
+    in [-1, 1] with training=False) -> pool_3, flattened to (N, 2048).
+
+    Its input convention, as TF-GAN feeds it: 299 x 299, values in [-1, 1] (x / 127.5 - 1
+    from 0..255), images brought to 299 px by plain bilinear resizing (no antialiasing:
+    tf.image.resize, as TF-GAN's own pipeline does), not Keras' antialiased resize."""
+    name = "inception-2015"
+    input_shape = (None, INCEPTION_SIZE, INCEPTION_SIZE, 3)
+    resize_antialias = False
+
+    def __init__(self, module, path):
+        self.module, self.path = module, path
+
+    def __call__(self, images, training=False):
+        import tensorflow as tf
+        out = self.module(images)
+        if not isinstance(out, dict) or INCEPTION_2015_OUTPUT not in out:
+            raise UserError(f"{self.path} is not TF-GAN's Inception module: calling it gave "
+                            f"no '{INCEPTION_2015_OUTPUT}' output")
+        pool = out[INCEPTION_2015_OUTPUT]
+        return tf.reshape(pool, [tf.shape(pool)[0], -1])                 # (N, 2048)
+
+
+def inception_2015_path(path=None, download=None, log=print):
+    """The SavedModel folder of the 2015 Inception: `path`, else $SKINGAN_INCEPTION_2015,
+    else Keras' cache (~/.keras/models/), downloading it there once on first use through
+    keras.utils.get_file (one line says so). Raises UserError when it is not there and
+    cannot be downloaded (no network, or download=False)."""
+    path = path or os.environ.get(INCEPTION_2015_ENV)
+    if path:
+        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise UserError(f"no SavedModel in {path} (no saved_model.pb); pass the unpacked "
+                            f"folder of {INCEPTION_2015_URL}")
+        return path
+    keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    cached = os.path.join(keras_home, "models", "tfgan_eval_inception_1")
+    if os.path.isfile(os.path.join(cached, "saved_model.pb")):
+        return cached
+    how = (f"download {INCEPTION_2015_URL} on a machine with internet, unpack it into "
+           f"{cached} (or any folder: pass --inception-2015 FOLDER or set {INCEPTION_2015_ENV})")
+    if download is None:
+        download = not pretrained.offline()
+    if not download:
+        raise UserError(f"the 2015 Inception (TF-GAN) is not on this machine and downloads "
+                        f"are off: {how}")
+    import keras
+    if log:
+        log(f"downloading the 2015 Inception (TF-GAN, ~90 MB) once into {cached}")
+    try:
+        keras.utils.get_file(INCEPTION_2015_ARCHIVE, INCEPTION_2015_URL, cache_dir=keras_home,
+                             cache_subdir="models", extract=True)
+    except Exception as err:
+        raise UserError(f"cannot download the 2015 Inception ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else ''}): {how}") from None
+    found = [root for root, _, files in os.walk(os.path.join(keras_home, "models"))
+             if "saved_model.pb" in files and "tfgan" in root]
+    if not found:
+        raise UserError(f"the download of {INCEPTION_2015_URL} held no SavedModel: {how}")
+    return found[0]
+
+
+def load_inception_2015(path=None, download=None, log=print):
+    """The 2015 Inception (Inception2015) from a local SavedModel folder, or downloaded once
+    (inception_2015_path)."""
+    import tensorflow as tf
+    folder = inception_2015_path(path, download, log)
+    try:
+        module = tf.saved_model.load(folder)
+    except Exception as err:
+        raise UserError(f"cannot load the SavedModel in {folder} "
+                        f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") \
+            from None
+    return Inception2015(module, folder)
 
 
 def random_feature_net(input_size=64, seed=0):
@@ -133,6 +218,7 @@ def extract_features(images, feature_model, batch_size=64, log=print, label="fea
     from keras.applications.inception_v3 import preprocess_input
 
     size = tuple(feature_model.input_shape[1:3])
+    antialias = getattr(feature_model, "resize_antialias", True)   # Inception2015: plain bilinear
     step = None
     feats, done = [], 0
     started = last_log = time.perf_counter()
@@ -148,7 +234,7 @@ def extract_features(images, feature_model, batch_size=64, log=print, label="fea
             def step(x):
                 x = tf.cast(x, tf.float32)                                  # 0..255
                 if size != (height, width) and None not in size:
-                    x = tf.image.resize(x, size, method="bilinear", antialias=True)
+                    x = tf.image.resize(x, size, method="bilinear", antialias=antialias)
                 x = preprocess_input(x)                                     # -> [-1, 1]
                 return feature_model(x, training=False)
         feats.append(step(tf.constant(batch)).numpy().astype(np.float32))
@@ -393,7 +479,7 @@ def swd(real_uint8, fake_uint8, seed=0, max_images=None):
 # ----------------------------------------------------------------------------------------------
 
 def compute_all(real_uint8, fake_uint8, feature_model=None, inception_weights=None, seed=0,
-                batch_size=64, k=PR_NEIGHBOURS, swd_max_images=None, log=print):
+                batch_size=64, k=PR_NEIGHBOURS, swd_max_images=None, log=print, skipped=None):
     """All metrics of two uint8 image sets (N, R, R, 3) of one resolution -> a JSON-ready dict:
 
         {"fid": float, "kid": {"mean", "std"}, "swd": {"levels", "resolutions", "average",
@@ -404,17 +490,21 @@ def compute_all(real_uint8, fake_uint8, feature_model=None, inception_weights=No
     ``inception_weights`` or Keras' cache; if no weights file is found *and* none was named,
     FID/KID/precision/recall are None, the reason is logged and stored under "skipped", and
     SWD is still computed. A named weights file that does not exist raises MissingWeightsError.
+    skipped: the reason the feature metrics are not computed, when the caller has found it
+    already (evaluate.py loads the network once per run): stored, not logged again.
     """
     result = {"fid": None, "kid": None, "swd": None, "precision": None, "recall": None,
               "n_real": int(len(real_uint8)), "n_fake": int(len(fake_uint8)),
               "resolution": int(np.shape(real_uint8)[1]), "feature_net": None}
-    if feature_model is None:
+    if skipped is not None:
+        result["skipped"], feature_model = skipped, None
+    elif feature_model is None:
         try:
-            feature_model = load_inception(inception_weights)
+            feature_model = load_inception(inception_weights, log)
         except MissingWeightsError as err:
             if inception_weights:
                 raise
-            result["skipped"] = f"FID, KID, precision and recall skipped: {err}"
+            result["skipped"] = f"FID, KID, precision and recall skipped: {err.short()}"
             if log:
                 log(result["skipped"])
 

@@ -66,8 +66,9 @@ def count_flops(model):
     return total
 
 
-def train_step_flops(family, generator, discriminator, r1_every=1):
-    """FLOPs per image of one training iteration, as skingan/steps.py runs it.
+def train_step_flops(family, generator, discriminator, r1_every=None):
+    """FLOPs per image of one training iteration, as skingan/steps.py runs it; r1_every: the
+    run's lazy-R1 interval (cfg["r1_every"]), needed for a family with R1.
 
     Returns [(what, FLOPs per image)], the parts summing to the total. F_G and F_D are the
     forward passes (count_flops). Convention: a backward pass that takes the gradients with
@@ -100,6 +101,8 @@ def train_step_flops(family, generator, discriminator, r1_every=1):
     """
     f_g, f_d = count_flops(generator), count_flops(discriminator)
     if family == "sl-stylegan":
+        if r1_every is None:
+            raise ValueError("sl-stylegan's accounting needs the run's r1_every")
         return [("G forward, fakes for D's update (1 F_G)", f_g),
                 ("G forward + backward, G's update (3 F_G)", 3 * f_g),
                 ("D forward + backward on reals (3 F_D)", 3 * f_d),

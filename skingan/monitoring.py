@@ -1,30 +1,26 @@
 """What a training run records as it goes: the loss log, the loss curve, TensorBoard, and
 warnings when training has gone unhealthy (D has won, samples have collapsed)."""
-import csv
 import math
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from skingan.fileio import atomic_path
+from skingan.fileio import CsvAppender, atomic_path, csv_text, read_csv_log
 
 
 def restart_csv(path, fields, resume_step):
     """Rewrite the per-step CSV at `path` as a resumed run needs it: header `fields`, then
-    only the rows of steps <= resume_step (later ones are about to be trained again from
-    the checkpoint). A missing file, or one with another header, starts empty. Returns the
-    kept rows (lists of strings)."""
-    kept = []
-    if os.path.exists(path):
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        if rows and rows[0] == fields:
-            kept = [row for row in rows[1:] if row and int(float(row[0])) <= resume_step]
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(fields)
-        writer.writerows(kept)
+    only the complete rows of steps <= resume_step (later ones are about to be trained again
+    from the checkpoint; a torn row, half written when the disk filled up or the process was
+    killed, is left out: fileio.read_csv_log). A missing file, or one with another header,
+    starts empty. The rewrite is atomic. Returns the kept rows (lists of strings)."""
+    header, rows, _torn = read_csv_log(path)
+    kept = [row for row in rows if int(float(row[0])) <= resume_step] \
+        if header == list(fields) else []
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            f.write(csv_text([fields] + kept))
     return kept
 
 
@@ -42,8 +38,7 @@ class TrainingLog:
         self.curve_path = os.path.join(results_dir, "losses.png")
         kept = restart_csv(self.path, self.fields, resume_step)
         self.rows = [[float(x) for x in row] for row in kept]
-        self._file = open(self.path, "a", newline="")
-        self._writer = csv.writer(self._file)
+        self._file = CsvAppender(self.path)     # whole rows, one write per interval
         self.tensorboard = tf.summary.create_file_writer(os.path.join(results_dir, "tensorboard"))
         self._write_scalars = self._compile_scalar_writer()
 
@@ -61,9 +56,8 @@ class TrainingLog:
         if not rows:
             return
         table = [[step] + [float(metrics[k]) for k in self.fields[1:]] for step, metrics in rows]
-        for row in table:
-            self._writer.writerow([row[0]] + [f"{x:.6g}" for x in row[1:]])
-            self.rows.append([float(x) for x in row])
+        self._file.append([[row[0]] + [f"{x:.6g}" for x in row[1:]] for row in table])
+        self.rows += [[float(x) for x in row] for row in table]
         self._write_scalars(tf.constant([row[0] for row in table], tf.int64),
                             tf.constant([row[1:] for row in table], tf.float32))
 
@@ -93,8 +87,7 @@ class TrainingLog:
             tf.summary.image(tag, image_uint8[None], max_outputs=1)
 
     def flush(self):
-        self._file.flush()
-        self.tensorboard.flush()
+        self.tensorboard.flush()        # the CSV has no buffer: rows are written whole
 
     def plot(self, title=""):
         """Redraw the loss curve: raw per-step losses, faint, and a running mean on top;

@@ -114,17 +114,75 @@ def is_chief(strategy):
 
 
 def sum_over_workers(strategy, value):
-    """The sum over workers of a number each gives. A collective op: every worker must call
-    it, at the same point of the program."""
+    """The sum over workers of a number (or a NumPy array, the same shape on every worker)
+    each gives. A collective op: every worker must call it, at the same point of the
+    program."""
+    import numpy as np
     import tensorflow as tf
+    mine = np.asarray(value, np.float64)
     given = []
 
     def per_replica(_context):
         # Called once per local replica; the first carries this worker's value.
         given.append(True)
-        return tf.constant(float(value) if len(given) == 1 else 0.0, tf.float64)
+        return tf.constant(mine if len(given) == 1 else np.zeros_like(mine))
     values = strategy.experimental_distribute_values_from_function(per_replica)
-    return float(strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None))
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, values, axis=None).numpy()
+    return float(total) if mine.ndim == 0 else total
+
+
+def worker_index(strategy):
+    """This worker's place among the workers, 0 for the chief (a 'chief' task, or worker 0
+    of a cluster without one)."""
+    resolver = strategy.cluster_resolver
+    if resolver.task_type == "chief":
+        return 0
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return int(resolver.task_id) + (1 if has_chief else 0)
+
+
+MESSAGE_BYTES = 400   # the most of one worker's error message the others are told
+
+
+@contextlib.contextmanager
+def together(strategy, when):
+    """Run a block that a worker may fail alone (reading the data, writing the run's files)
+    so that all workers leave it together: each tells the others, in a collective op at the
+    block's end, whether and why it failed. A worker that failed raises its own error; the
+    others raise one UserError naming the failed worker and its message, instead of waiting
+    in the next collective op until gRPC gives up. The block itself must hold no collective
+    op. Without several workers, the block as it is."""
+    n = num_workers(strategy)
+    if n == 1:
+        yield
+        return
+    import numpy as np
+    failure = None
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001  (told to the others, then raised again)
+        failure = err
+    codes = np.zeros((n, MESSAGE_BYTES))
+    if failure is not None:
+        text = str(failure) if isinstance(failure, UserError) else checkpoints.one_line(failure)
+        data = text.encode("utf-8")[:MESSAGE_BYTES] or b"?"   # no zero byte in UTF-8 text
+        codes[worker_index(strategy), :len(data)] = list(data)
+    told = sum_over_workers(strategy, codes)
+    if failure is not None:
+        raise failure
+    for index, row in enumerate(told):
+        if row.any():
+            text = bytes(row[row > 0].astype(np.uint8)).decode("utf-8", errors="replace")
+            who = "the chief (worker 0)" if index == 0 else f"worker {index}"
+            raise UserError(f"{who} stopped {when}: {text}")
+
+
+def chief_says(strategy, verdict):
+    """The chief's yes/no, on every worker (a collective op under several workers, so every
+    worker must call it at the same point); `verdict` itself without several workers."""
+    if num_workers(strategy) == 1:
+        return verdict
+    return sum_over_workers(strategy, bool(verdict) and is_chief(strategy)) > 0
 
 
 class ScratchFolder(RunFolder):

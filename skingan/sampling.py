@@ -66,7 +66,7 @@ class GeneratorBundle:
         if label not in self._w_avg:
             import numpy as np
             from SL_StyleGAN import get_mapping
-            from skingan.families import with_labels
+            from skingan.conditional import with_labels
             z = np.random.RandomState(0).standard_normal(
                 (W_AVG_SAMPLES, self.latent_dim)).astype("float32")
             labels = None if label is None else np.full(W_AVG_SAMPLES, label, np.int32)
@@ -150,15 +150,18 @@ def _from_checkpoint(run_dir, settings, step):
     return parts.shown, kept[step]
 
 
-def load_generator(spec, models_dir=MODELS_DIR, step=None):
+def load_generator(spec, models_dir=MODELS_DIR, step=None, best=False):
     """A GeneratorBundle from a run (name, run folder or Results folder; its exported
-    generator.keras, or the checkpoint at `step`) or a bare .keras file."""
+    generator.keras, the checkpoint at `step`, or with `best` the checkpoint of the step
+    the run scored best, loaded exactly as `step` would load it) or a bare .keras file."""
     from skingan.config import LEGACY
     from skingan.families import get_family
     from skingan.runs import has_config, read_config
     is_file = spec.endswith(".keras")
-    if is_file and step is not None:
-        raise UserError("--step needs a run, not a .keras file")
+    if best and step is not None:
+        raise UserError("give --best or --step, not both")
+    if is_file and (step is not None or best):
+        raise UserError(f"--{'best' if best else 'step'} needs a run, not a .keras file")
     # A run's own generator.keras is loaded as the run's export: when it is damaged, the
     # run's checkpoints can export it again.
     own_export = is_file and os.path.basename(spec) == "generator.keras" and \
@@ -172,6 +175,10 @@ def load_generator(spec, models_dir=MODELS_DIR, step=None):
             else find_run_dir(spec, models_dir)
         doc = read_config(run_dir)
         settings = dict(LEGACY, **doc["settings"])
+        if best:
+            from skingan.checkpoints import best_kept_step
+            step = best_kept_step(os.path.join(run_dir, "checkpoints"))
+            _note(f"generating from the best checkpoint: step {step}")
         if step is not None:
             model, source = _from_checkpoint(run_dir, settings, step)
         else:
@@ -202,7 +209,8 @@ def latent_inputs(bundle, seeds, label=None):
     has the latents of image i of every other class: only the class differs."""
     import numpy as np
 
-    from skingan.families import numpy_normal, with_labels
+    from skingan.conditional import with_labels
+    from skingan.families import numpy_normal
     per_seed = [bundle.family.draw_inputs(numpy_normal(s), 1, bundle.latent_dim,
                                           bundle.resolution) for s in seeds]
     if isinstance(per_seed[0], list):

@@ -18,8 +18,10 @@ from the checkpointed generator too, with the classes' probabilities in the real
 the label as its last input, D as its second; R1 differentiates with respect to the images
 only, and augmentation touches the images only.
 
-Augmentation before D (options beyond the papers): DiffAugment policies, or ADA (ada.py)
-when the step is given an AdaController. ADA's parameters are drawn like the latents, for
+Augmentation before D (options beyond the papers), one argument `augment`: None (off), a
+DiffAugment policy (a tuple of transform names, augment.py), or an ada.AdaController (ADA
+with its adaptive p); components.make_augment builds it from --augment. ADA's parameters
+are drawn like the latents, for
 the global batch with the controller's current p, and sliced per replica. Each replica also
 returns (sum of sign(D(real)), or of D(real) with the 'lsgan' heuristic, count) on its
 augmented reals; after the replicas ran, the step sums them over replicas, feeds the
@@ -30,12 +32,23 @@ import numpy as np
 import tensorflow as tf
 
 from skingan import ada as ada_core
-from skingan import augment
+from skingan import augment as diffaugment
 from skingan import losses
-from skingan.families import with_labels
+from skingan.conditional import with_labels
 
 # Per-replica outputs that are summed over replicas (ADA's statistics), not averaged.
 SUMMED = ("real_sign_sum", "real_count")
+
+# Grappler options for the steps with R1, in force while the step runs (see
+# _WithGrapplerOptions). Where oneDNN's fusions are on (CPUs with AVX-512 and newer, or
+# TF_ENABLE_ONEDNN_OPTS=1), Grappler's remapper fuses D's Conv2D + BiasAdd + LeakyReLU and
+# deletes the BiasAdd that R1's double backward still reads (LeakyReluGrad's features), then
+# rejects its own result: "remapper failed: ... Mutation::Apply error: fanout
+# '.../LeakyReluGrad' exist for missing node '.../BiasAdd'", and the graph runs as it was
+# before the pass. Switching the pass off for this function alone gives that same graph,
+# without the line (docs/bench-remapper.md measures it); every other function keeps it.
+# A new step factory with R1 compiles with _compile(..., R1_GRAPPLER_OPTIONS) too.
+R1_GRAPPLER_OPTIONS = {"remapping": False}
 
 
 def _global_batch(strategy, real):
@@ -93,23 +106,31 @@ def _resolution(strategy, real):
     return strategy.experimental_local_results(real)[0].shape[1]
 
 
-def _augmenter(rng, policy, value_range, ada=None, names=("real", "fake_d", "fake_g")):
+def _ada(augment):
+    """The AdaController when `augment` is ADA, else None."""
+    return augment if isinstance(augment, ada_core.AdaController) else None
+
+
+def _augmenter(rng, augment, value_range, names=("real", "fake_d", "fake_g")):
     """(draw, apply) for the augmentation before D: draw(global_batch, resolution) gives the
-    parameters of the three batches D sees in one iteration (reals, fakes of the D update,
-    fakes of the G update); only ADA reads the resolution (its shifts scale with it).
-    ada: an AdaController (ADA with its p), else DiffAugment's `policy`; with neither
-    nothing is drawn, so the random stream is the faithful runs' own. names: the batches
-    D sees per iteration, one params dict each (StyleGAN2 has a fourth, its R1 pass)."""
+    parameters of the batches D sees in one iteration, one params dict per name (reals, fakes
+    of the D update, fakes of the G update; StyleGAN2 has a fourth, its R1 pass); only ADA
+    reads the resolution (its shifts scale with it).
+    augment: an AdaController (ADA with its p), a DiffAugment policy, or None (off: nothing
+    is drawn, so the random stream is the faithful runs' own)."""
+    ada = _ada(augment)
     if ada is not None:
         def draw_ada(global_batch, resolution):
             return {name: ada_core.draw_params(rng, global_batch, ada.p, resolution)
                     for name in names}
         return draw_ada, (lambda images, params: ada_core.apply(images, params, value_range))
-    if not policy:
+    if not augment:
         return (lambda *_: {}), (lambda images, params: images)
+    policy = tuple(augment)
+
     def draw(global_batch, _resolution):
-        return {name: augment.draw_params(rng, global_batch, policy) for name in names}
-    return draw, (lambda images, params: augment.apply(images, params, value_range))
+        return {name: diffaugment.draw_params(rng, global_batch, policy) for name in names}
+    return draw, (lambda images, params: diffaugment.apply(images, params, value_range))
 
 
 def _real_sign_stats(ada, real_logits):
@@ -191,52 +212,80 @@ def make_ema_update(generator, ema_generator, decay):
     return update
 
 
-def _compile(fn, strategy, jit_compile):
+class _WithGrapplerOptions:
+    """A tf.function called with Grappler `options` (tf.config.optimizer's names) in force
+    during each call, and the previous ones back after it. TensorFlow optimizes a function's
+    graph when it is first called, with the options in force then, so these apply to this
+    function's graphs only. Everything else is the tf.function's own
+    (get_concrete_function, experimental_get_tracing_count, ...)."""
+
+    def __init__(self, function, options):
+        self._function, self._options = function, dict(options)
+
+    def __call__(self, *args):
+        saved = tf.config.optimizer.get_experimental_options()
+        tf.config.optimizer.set_experimental_options(self._options)
+        try:
+            return self._function(*args)
+        finally:
+            # options that were not set before are put back to TensorFlow's default (on)
+            tf.config.optimizer.set_experimental_options(
+                {k: saved.get(k, True) for k in self._options})
+
+    def __getattr__(self, name):
+        return getattr(self._function, name)
+
+
+def _compile(fn, strategy, jit_compile, grappler_options=None):
     """tf.function over the whole step; XLA on a single device when asked. The batch
     dimension may vary (an epoch's partial last batch): reduce_retracing makes the second
     batch size trace a shape-generic graph instead of one graph per size.
+    grappler_options: Grappler options for this step's graphs only (_WithGrapplerOptions).
 
     Under several replicas the step stays un-jitted: the optimizers' cross-replica
     all-reduce (a merge_call) cannot live inside an XLA cluster.
     """
     single = strategy.num_replicas_in_sync == 1
-    return tf.function(fn, jit_compile=bool(jit_compile and single), reduce_retracing=True)
+    step = tf.function(fn, jit_compile=bool(jit_compile and single), reduce_retracing=True)
+    return _WithGrapplerOptions(step, grappler_options) if grappler_options else step
 
 
 def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
-                          draw_inputs, strategy=None, r1_weight=losses.R1_WEIGHT,
-                          jit_compile=False, augment_policy=(), value_range=(0.0, 1.0),
-                          ema_update=None, ada=None, class_probabilities=None,
-                          r1_every=1):
+                          draw_inputs, r1_every, strategy=None, r1_weight=losses.R1_WEIGHT,
+                          jit_compile=False, augment=None, value_range=(0.0, 1.0),
+                          ema_update=None, class_probabilities=None):
     """Train step of SL-StyleGAN: least squares (+1 real, -1 fake, G aims at 0) and R1.
 
     draw_inputs(normal, n) -> [z, noise] for n images (the family's Family.draw_inputs).
+    r1_every K (the run's setting; the paper's 1 is the family's default): K = 1 takes R1 on
+    every iteration, a graph without any schedule. K > 1: lazy R1 (StyleGAN2): the penalty
+    only on iterations 0, K, 2K, ... (D's update count), with weight K * r1_weight; the other
+    iterations run D on the reals once, without the penalty's gradient passes, and report
+    r1 = 0. One graph (a tf.cond on the count).
 
-    Options beyond the paper: augment_policy (DiffAugment before D) or ada (an
-    AdaController: ADA before D with its adaptive p); with either, R1 is taken on the
-    augmented reals D actually sees. ema_update (from make_ema_update).
-    class_probabilities (K,): a conditional G and D, trained on (images, labels) batches.
-    r1_every K > 1: lazy R1 (StyleGAN2): the penalty only on iterations 0, K, 2K, ... (D's
-    update count), with weight K * r1_weight; the other iterations run D on the reals once,
-    without the penalty's gradient passes, and report r1 = 0. One graph (a tf.cond on the
-    count). K = 1, the paper, builds exactly the graph without the option.
+    Options beyond the paper: augment (see the module docstring: DiffAugment or ADA before
+    D); with it, R1 is taken on the augmented reals D actually sees. ema_update (from
+    make_ema_update). class_probabilities (K,): a conditional G and D, trained on
+    (images, labels) batches.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
-    draw_aug, aug = _augmenter(rng, augment_policy, value_range, ada)
+    ada = _ada(augment)
+    draw_aug, aug = _augmenter(rng, augment, value_range)
     draw_labels = _label_drawer(rng, class_probabilities, ("fake_d", "fake_g"))
     adapt = _adapter(ada, d_optimizer)
 
     def real_pass(real_in, labels):
         """(D's logits on the reals (with their labels when conditional), the R1 term
         added to D's loss)."""
+        def critic(images):
+            return _critic(discriminator, images, labels)
         if r1_every == 1:
-            return losses.discriminator_with_r1(discriminator, real_in, r1_weight, labels)
+            return losses.discriminator_with_r1(critic, real_in, r1_weight)
         return tf.cond(
             d_optimizer.iterations % r1_every == 0,
-            lambda: losses.discriminator_with_r1(discriminator, real_in, r1_weight * r1_every,
-                                                 labels),
-            lambda: (_critic(discriminator, real_in, labels), tf.constant(0.0)))
+            lambda: losses.discriminator_with_r1(critic, real_in, r1_weight * r1_every),
+            lambda: (critic(real_in), tf.constant(0.0)))
 
     def replica_step(real, real_labels, z_d, noise_d, z_g, noise_g, fake_labels, aug_params):
         # real: (b, R, R, 3) in [0, 1]; z: (b, latent_dim); noise: (b, R, R, 1), b = local batch
@@ -284,26 +333,26 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
         return adapt(run_replicas(real, real_labels, z_d, noise_d, z_g, noise_g, fake_labels,
                                   aug_params), n)
 
-    return _compile(step, strategy, jit_compile)
+    return _compile(step, strategy, jit_compile, R1_GRAPPLER_OPTIONS)
 
 
 def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
-                    draw_inputs, strategy=None, jit_compile=False, augment_policy=(),
-                    value_range=(-1.0, 1.0), ema_update=None, ada=None,
-                    class_probabilities=None):
+                    draw_inputs, strategy=None, jit_compile=False, augment=None,
+                    value_range=(-1.0, 1.0), ema_update=None, class_probabilities=None):
     """Train step of DCGAN: binary cross-entropy, non-saturating G loss.
 
     draw_inputs(normal, n) -> z (n, latent_dim) (the family's Family.draw_inputs).
 
     As in the PyTorch DCGAN the source project follows, one batch of fakes serves both
     updates: D sees it detached, then G is scored by the freshly updated D on it.
-    Options beyond the paper: augment_policy (DiffAugment before D) or ada (an
-    AdaController: ADA before D), and ema_update. class_probabilities (K,): a conditional
-    G and D, trained on (images, labels) batches; the one fake batch has one set of labels.
+    Options beyond the paper: augment (see the module docstring: DiffAugment or ADA before
+    D), and ema_update. class_probabilities (K,): a conditional G and D, trained on
+    (images, labels) batches; the one fake batch has one set of labels.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
-    draw_aug, aug = _augmenter(rng, augment_policy, value_range, ada)
+    ada = _ada(augment)
+    draw_aug, aug = _augmenter(rng, augment, value_range)
     draw_labels = _label_drawer(rng, class_probabilities, ("fake_d",))  # one fake batch
     adapt = _adapter(ada, d_optimizer)
 

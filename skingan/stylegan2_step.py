@@ -48,8 +48,8 @@ all replicas. The path-length batch is replicas * (local batch // 2), B // 2 on 
 import tensorflow as tf
 
 from skingan import losses
-from skingan.families import with_labels
-from skingan.steps import (SUMMED, _adapter, _augmenter, _compile, _critic,
+from skingan.conditional import with_labels
+from skingan.steps import (SUMMED, _ada, _adapter, _augmenter, _compile, _critic,
                            _discriminator_stats, _global_batch, _label_drawer, _real_sign_stats,
                            _resolution, _split_batch, paired_variables)
 
@@ -133,16 +133,6 @@ def _sanitised_update(optimizer, tape, scaled_loss, model):
     optimizer.apply_gradients(pairs)
 
 
-def _r1(critic, images, weight):
-    """(critic's logits (B, 1), weight * mean_b sum(grad_x critic(x)_b^2)) with a nested
-    tape, so the caller's tape differentiates the penalty w.r.t. D's weights."""
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        logits = critic(images)
-        total = tf.reduce_sum(tf.cast(logits, tf.float32))
-    return logits, losses.r1_from_gradients(tape.gradient(total, images), weight)
-
-
 def _slice(tree, rows):
     """This replica's `rows` rows of every batched tensor in `tree` (a dict of tensors and
     lists of tensors); scalars (the style-mixing cutoff) are shared."""
@@ -157,7 +147,7 @@ def _slice(tree, rows):
 
 def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                         draw_inputs, state, strategy=None, jit_compile=False,
-                        augment_policy=(), value_range=(-1.0, 1.0), ema_update=None, ada=None,
+                        augment=None, value_range=(-1.0, 1.0), ema_update=None,
                         class_probabilities=None, gamma=10.0, r1_every=R1_EVERY,
                         pl_weight=2.0, style_mixing=0.9, ema_generator=None, ema_kimg=10.0,
                         ema_rampup=None):
@@ -178,7 +168,8 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
     mapping, synthesis = generator.get_layer("mapping"), generator.get_layer("synthesis")
     num_ws = int(mapping.output.shape[1])
     w_avg = find_w_avg(mapping)
-    draw_aug, aug = _augmenter(rng, augment_policy, value_range, ada, names=AUG_NAMES)
+    ada = _ada(augment)
+    draw_aug, aug = _augmenter(rng, augment, value_range, names=AUG_NAMES)
     phases_g = ("fake_gmain", "fake_greg", "fake_dmain")
     draw_labels = _label_drawer(rng, class_probabilities, phases_g)
     r1_weight = losses.stylegan2_r1_weight(gamma)
@@ -274,7 +265,7 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
             if lazy_r1 or gamma == 0:
                 real_logits, r1 = tf.cast(critic(real), tf.float32), tf.constant(0.0)
             else:                                   # NVlabs' 'Dboth': R1 in the main step
-                real_logits, r1 = _r1(critic, real, r1_weight)
+                real_logits, r1 = losses.discriminator_with_r1(critic, real, r1_weight)
                 real_logits = tf.cast(real_logits, tf.float32)
             d_loss = losses.logistic_discriminator_loss(real_logits, fake_logits)
             scaled = (d_loss + r1) / replicas
@@ -290,7 +281,7 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
         def critic(x):
             return _critic(discriminator, aug(x, aug_params.get("real_reg")), real_label)
         with tf.GradientTape() as tape:
-            real_logits, r1 = _r1(critic, real, r1_weight)
+            real_logits, r1 = losses.discriminator_with_r1(critic, real, r1_weight)
             scaled = r1 * r1_every / replicas
         _sanitised_update(d_optimizer, tape, scaled, discriminator)
         return dict(r1=r1, **_real_sign_stats(ada, real_logits))

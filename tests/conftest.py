@@ -3,6 +3,9 @@ import os
 # Quiet TensorFlow's C++ logging and keep tests on the CPU before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# Tests never download: pretrained weights come only from Keras' cache (skingan.pretrained),
+# for every test and every subprocess a test starts.
+os.environ["SKINGAN_OFFLINE"] = "1"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -13,6 +16,18 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+
+
+# What TensorFlow 2.21 prints on stderr while it is imported and looks for a GPU on a CPU
+# machine (captured from `python -c "import tensorflow"` and a device query), written out
+# here rather than taken from skingan.quiet_tf.HARMLESS: a line the filter stopped dropping
+# shows up as a failure.
+TF_STARTUP_NOISE = ("All log messages before absl::InitializeLog() is called",
+                    "oneDNN custom operations are on",
+                    "Could not find cuda drivers on your machine",
+                    "This TensorFlow binary is optimized to use available CPU instructions",
+                    "To enable the following instructions:",
+                    "failed call to cuInit")
 
 
 def quiet(*_args, **_kwargs):

@@ -11,6 +11,7 @@ from skingan import ada
 
 RANGES = [(0.0, 1.0), (-1.0, 1.0)]
 TRANSFORMS = ada.BGC
+PAPER = dict(target=0.6, ada_kimg=500)   # ADA's (Karras et al. 2020) target and speed
 
 
 def images(b=4, size=16, value_range=(0.0, 1.0), seed=0):
@@ -203,6 +204,7 @@ def test_unknown_transform_and_non_square_images_are_refused():
 
 # ---- compiled
 
+@pytest.mark.slow
 def test_draw_and_apply_inside_tf_function_match_eager():
     x = images()
     p = tf.Variable(0.7)
@@ -229,7 +231,7 @@ def feed(controller, logits, iterations):
 
 
 def test_p_rises_by_exactly_one_step_when_d_separates_the_reals():
-    c = ada.AdaController()
+    c = ada.AdaController(**PAPER)
     feed(c, [[2.0]] * 16, 4)                             # r_t = 1 > 0.6
     c.adjust(16)
     np.testing.assert_allclose(c.p.numpy(), 16 * 4 / (500 * 1000), rtol=1e-6)
@@ -256,7 +258,7 @@ def test_p_falls_by_one_step_when_d_cannot_separate_and_is_clipped_to_zero_and_o
 
 
 def test_adjust_runs_every_fourth_iteration_and_not_without_data():
-    c = ada.AdaController()
+    c = ada.AdaController(**PAPER)
     for it in range(8):
         feed(c, [[1.0]] * 16, 1)
         c.maybe_adjust(it, 16)
@@ -268,7 +270,7 @@ def test_adjust_runs_every_fourth_iteration_and_not_without_data():
 
 
 def test_fixed_p_never_moves_but_still_reports_rt():
-    c = ada.AdaController(fixed_p=0.2)
+    c = ada.AdaController(**PAPER, fixed_p=0.2)
     for it in range(12):
         feed(c, [[5.0]] * 16, 1)
         c.maybe_adjust(it, 16)
@@ -277,7 +279,7 @@ def test_fixed_p_never_moves_but_still_reports_rt():
 
 
 def test_controller_inside_tf_function():
-    c = ada.AdaController()
+    c = ada.AdaController(**PAPER)
 
     @tf.function
     def step(iteration, logits):
@@ -291,7 +293,7 @@ def test_controller_inside_tf_function():
 
 def test_rng_and_controller_resume_from_a_checkpoint_to_identical_batches(tmp_path):
     x = images()
-    rng, c = tf.random.Generator.from_seed(10), ada.AdaController()
+    rng, c = tf.random.Generator.from_seed(10), ada.AdaController(**PAPER)
     feed(c, [[1.0]] * 16, 4)
     c.adjust(16)
     c.p.assign_add(0.4)                                   # a p where most transforms fire
@@ -304,7 +306,7 @@ def test_rng_and_controller_resume_from_a_checkpoint_to_identical_batches(tmp_pa
     first = [next_batch(rng, c) for _ in range(2)]
     feed(c, [[1.0]] * 16, 2)
     c.adjust(16)
-    rng2, c2 = tf.random.Generator.from_seed(99), ada.AdaController()
+    rng2, c2 = tf.random.Generator.from_seed(99), ada.AdaController(**PAPER)
     tf.train.Checkpoint(rng=rng2, **c2.checkpoint_items()).restore(path).assert_consumed()
     np.testing.assert_allclose([c2.p.numpy(), c2.sign_sum.numpy(), c2.sign_count.numpy()],
                                [64 / 500000 + 0.4, 0.0, 32.0], rtol=1e-6)

@@ -37,9 +37,9 @@ def test_r1_is_taken_on_the_augmented_reals(monkeypatch):
     seen = tf.Variable(tf.zeros([4, 16, 16, 3]))   # the images R1 differentiates D at
     original = losses.discriminator_with_r1
 
-    def spy(discriminator, images, weight=losses.R1_WEIGHT, labels=None):
+    def spy(critic, images, weight=losses.R1_WEIGHT):
         seen.assign(tf.cast(images, tf.float32))
-        return original(discriminator, images, weight, labels)
+        return original(critic, images, weight)
     monkeypatch.setattr(losses, "discriminator_with_r1", spy)
 
     r1, images = {}, {}
@@ -118,6 +118,6 @@ def test_ada_metrics_are_logged_only_when_ada_is_on():
     off = Components(family=get_family("sl-stylegan"), cfg={}, strategy=None, generator=None,
                      discriminator=None, ema_generator=None, g_optimizer=None,
                      d_optimizer=None, rng=None, step=None)
-    on = dataclasses.replace(off, ada=ada.AdaController())
+    on = dataclasses.replace(off, augment=ada.AdaController(target=0.6, ada_kimg=500))
     assert off.metric_names == get_family("sl-stylegan").metric_names
     assert on.metric_names == off.metric_names + ("ada_p", "ada_rt")

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from skingan import augment
+from skingan.config import AUGMENT_POLICIES, parse_augment
 from skingan.errors import UserError
 
 
@@ -114,7 +115,7 @@ def test_reals_and_fakes_see_the_same_transform_family():
     # (same keys and shapes), drawn independently, and every transform applies to every image.
     from skingan import steps
     rng = tf.random.Generator.from_seed(3)
-    draw, _ = steps._augmenter(rng, augment.POLICIES, (0.0, 1.0))
+    draw, _ = steps._augmenter(rng, AUGMENT_POLICIES, (0.0, 1.0))
     params = draw(4, 16)
     assert set(params) == {"real", "fake_d", "fake_g"}
     for name in ("fake_d", "fake_g"):
@@ -127,7 +128,7 @@ def test_reals_and_fakes_see_the_same_transform_family():
 def test_gradients_flow_through_every_transform():
     x = tf.Variable(images())
     rng = tf.random.Generator.from_seed(1)
-    params = augment.draw_params(rng, 2, augment.POLICIES)
+    params = augment.draw_params(rng, 2, AUGMENT_POLICIES)
     with tf.GradientTape() as tape:
         y = tf.reduce_sum(augment.apply(x, params, (0.0, 1.0)) ** 2)
     grad = tape.gradient(y, x)
@@ -135,10 +136,14 @@ def test_gradients_flow_through_every_transform():
 
 
 def test_policy_parsing():
-    assert augment.parse_policy("color, cutout") == ("color", "cutout")
-    assert augment.parse_policy("") == ()
+    assert parse_augment("color, cutout") == ("color", "cutout")
+    assert parse_augment("") == ()
+    assert parse_augment("ada") == "ada"
     with pytest.raises(UserError, match="unknown augmentation flip"):
-        augment.parse_policy("color,flip")
+        parse_augment("color,flip")
+    with pytest.raises(UserError, match="or 'ada' alone"):
+        parse_augment("ada,color")
+
 
 
 def test_every_transform_commutes_with_the_map_between_the_two_ranges():

@@ -3,7 +3,6 @@ images stay in the training fold, the GAN leak check, the demo's GAN adapter, an
 gets one line and exit code 2."""
 import json
 import os
-import re
 
 import numpy as np
 import pytest
@@ -41,6 +40,7 @@ def one_line_error(capsys, args):
     return err
 
 
+@pytest.mark.slow
 def test_report_files_agree_with_report_json(tmp_path, demo_set):
     result = classify.main(argv(tmp_path, demo_set, "--synthetic",
                                 f"DF={green_folder(tmp_path / 'fake')}", "--add", "5"))
@@ -60,7 +60,17 @@ def test_report_files_agree_with_report_json(tmp_path, demo_set):
         assert f"| {pair} |" in markdown
         assert report.fmt(diff["balanced_accuracy"], signed=True) in markdown
     verdict = saved["verdicts"]["synthetic"]["df"]
-    assert re.search(rf"df \(synthetic\): \*\*{verdict['verdict']}\*\*", markdown)
+    assert f"df (synthetic): **{verdict['verdict']}**" in markdown
+    # beside the verdict: df's test images and lesions, counted here from split.csv and the
+    # demo set's metadata
+    with open(out / "split.csv") as f:
+        rows = [line.split(",") for line in f.read().splitlines()[1:]]
+    test_df = [r for r in rows if r[1] == "df" and r[3] == "test"]
+    lesions = {r[2] for r in test_df}
+    assert verdict["test_images"] == len(test_df) and verdict["test_lesions"] == len(lesions)
+    assert f"test: {len(test_df)} images from {len(lesions)} lesions; detectable: " in markdown
+    assert verdict["detectable"] == pytest.approx(
+        max(1 / len(test_df), verdict["vs_oversample"]["half_width"]))
     for name in saved["figures"]:
         assert (out / name).stat().st_size > 0
     assert {"confusion_real.png", "per_class_sensitivity.png", "training_curves.png"} \
@@ -154,6 +164,44 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path, demo_set, capsys, cas
     assert expected in one_line_error(capsys, argv(tmp_path, demo_set) + args)
 
 
+def test_bad_input_is_reported_before_weights_and_leaves_no_folder(tmp_path, demo_set, capsys,
+                                                                  monkeypatch):
+    """The default backbone needs ImageNet weights (none here, and offline); the real error,
+    an unknown class, comes first, and no Results/benefit-<name>/ is left behind."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    args = argv(tmp_path, demo_set, "--synthetic", f"melanoma={green_folder(tmp_path / 'g')}")
+    args[args.index("--backbone") + 1] = "efficientnetb0"
+    args[args.index("--resolution") + 1] = "32"
+    with pytest.raises(SystemExit):
+        run_cli(classify.main, args)
+    captured = capsys.readouterr()
+    assert captured.err.strip() == ("error: class 'melanoma' not found in the data; classes "
+                                    "present: bkl, df, mel, nv")
+    assert "weights" not in captured.out
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_a_run_is_quiet_names_its_device_and_never_retraces(tmp_path, demo_set):
+    """TensorFlow's start-up noise is hidden and the test fold is predicted without a new
+    tf.function per repeat: 3 arms x 2 repeats would otherwise warn of retracing."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    args = argv(tmp_path, demo_set, "--synthetic", f"df={green_folder(tmp_path / 'g')}",
+                "--epochs", "1")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "classify.py")] + args,
+                          capture_output=True, text=True, cwd=ROOT, timeout=900,
+                          env={k: v for k, v in os.environ.items()
+                               if k != "TF_CPP_MIN_LOG_LEVEL"})      # as a user starts it
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "device: CPU only (no GPU found)" in proc.stdout.splitlines()[0]
+    everything = proc.stdout + proc.stderr
+    for noise in ("retracing", "cudart_stub", "cuInit", "absl::InitializeLog"):
+        assert noise not in everything, noise
+
+
+@pytest.mark.slow
 def test_demo_trains_its_gan_on_the_rare_training_fold_only(tmp_path):
     settings = experiment.Settings(data=None, synthetic_arms={}, name="demo",
                                    results_dir=str(tmp_path / "results"),

@@ -33,13 +33,31 @@ def test_metrics_match_a_hand_computed_confusion_matrix():
     assert s["per_class"]["a"]["auc"] == pytest.approx((5.5 + 5.5 + 2.5) / 18)
 
 
+T2 = 4.302653            # t(0.975, 2): three repeats
+T4 = 2.776445            # t(0.975, 4): five repeats
+
+
 def test_t_interval_and_one_repeat():
     # mean 0.2, sd 0.1, t(0.975, 2) = 4.3027: 0.2 +- 4.3027 * 0.1 / sqrt(3)
     ci = scoring.interval([0.1, 0.2, 0.3])
     assert ci["mean"] == pytest.approx(0.2)
-    assert ci["high"] - ci["mean"] == pytest.approx(4.302653 * 0.1 / np.sqrt(3), rel=1e-5)
+    assert ci["half_width"] == pytest.approx(T2 * 0.1 / np.sqrt(3), rel=1e-5)
+    assert ci["high"] - ci["mean"] == pytest.approx(T2 * 0.1 / np.sqrt(3), rel=1e-5)
     assert scoring.interval([0.4, 0.4])["low"] == 0.4
     assert scoring.interval([0.4])["low"] is None
+
+
+def test_intervals_are_clipped_to_what_the_metric_can_take():
+    # sensitivities 0.75, 1, 1: mean 0.9167, sd 0.1443, h = 4.3027 * 0.1443 / sqrt(3) = 0.3586
+    sens = scoring.summarise([{"s": 0.75}, {"s": 1.0}, {"s": 1.0}])["s"]
+    assert sens["high"] == 1.0 and sens["low"] == pytest.approx(0.9167 - 0.3586, abs=1e-3)
+    assert sens["half_width"] == pytest.approx(0.3586, abs=1e-3)        # not clipped
+    # differences -0.875, -0.125, -1: clipped at -1 below, not above
+    diff = scoring.paired_differences([{"s": 0.125}, {"s": 0.875}, {"s": 0.0}],
+                                      [{"s": 1.0}, {"s": 1.0}, {"s": 1.0}])["s"]
+    assert diff["low"] == -1.0
+    assert diff["high"] == pytest.approx(-2 / 3 + T2 * np.std([-0.875, -0.125, -1], ddof=1)
+                                         / np.sqrt(3), rel=1e-5)
 
 
 def test_paired_differences_and_verdicts():
@@ -47,10 +65,47 @@ def test_paired_differences_and_verdicts():
     b = [{"m": 0.4}, {"m": 0.45}, {"m": 0.62}]
     diff = scoring.paired_differences(a, b)["m"]
     assert diff["mean"] == pytest.approx(np.mean([0.1, 0.15, 0.08]))
-    assert scoring.verdict(diff) == "helps"
-    assert scoring.verdict(scoring.paired_differences(b, a)["m"]) == "hurts"
-    assert scoring.verdict(scoring.interval([-0.1, 0.1, 0.05])) == "no measurable effect"
-    assert scoring.verdict(scoring.interval([0.3])) == "undetermined"
+    assert scoring.verdict(diff, 100) == "helps"
+    assert scoring.verdict(scoring.paired_differences(b, a)["m"], 100) == "hurts"
+
+
+def test_verdict_rule_on_hand_made_numbers():
+    """detectable = max(1/n, h); 'no measurable effect' only when that is <= 0.05."""
+    # 200 test images (steps of 0.005), differences 0.01, -0.01, 0.0, 0.005, -0.005:
+    # sd 0.00791, h = 2.7764 * 0.00791 / sqrt(5) = 0.00982 -> detectable 0.00982 <= 0.05
+    small = scoring.interval([0.01, -0.01, 0.0, 0.005, -0.005], bounds=(-1, 1))
+    assert scoring.detectable(small, 200) == pytest.approx(0.00982, abs=1e-4)
+    assert scoring.verdict(small, 200) == "no measurable effect"
+    # the same differences on 8 test images: one image is 0.125, more than 0.05
+    assert scoring.verdict(small, 8) == ("undetermined: too few test images (8) to detect "
+                                         "less than +0.125")
+    # 200 test images, differences 0.1, -0.1, 0.05: sd 0.1041, h = 4.3027 * 0.1041 / sqrt(3)
+    # = 0.2586: the repeats, not the test images, are too few
+    spread = scoring.interval([0.1, -0.1, 0.05], bounds=(-1, 1))
+    assert scoring.detectable(spread, 200) == pytest.approx(0.2586, abs=1e-3)
+    assert scoring.verdict(spread, 200) == ("undetermined: too few repeats (3) to detect less "
+                                            "than +0.259")
+    # 8 test images, differences -0.125, -0.5, 0.125: sd 0.3146, h = 4.3027 * 0.3146 / sqrt(3)
+    # = 0.7815: both are too few
+    demo = scoring.interval([-0.125, -0.5, 0.125], bounds=(-1, 1))
+    assert demo["half_width"] == pytest.approx(T2 * np.std([-0.125, -0.5, 0.125], ddof=1)
+                                               / np.sqrt(3))
+    assert scoring.verdict(demo, 8) == ("undetermined: too few test images (8) and repeats (3) "
+                                        "to detect less than +0.781")
+    # wider than the metric's range: nothing could be detected
+    wild = scoring.interval([-0.875, 0.5, 0.625], bounds=(-1, 1))
+    assert wild["half_width"] > 1
+    assert scoring.verdict(wild, 8) == ("undetermined: too few test images (8) and repeats "
+                                        "(3) to detect any difference")
+    # every repeat one test image better (no spread): resolved, even on 8 images
+    assert scoring.verdict(scoring.interval([0.125] * 3, bounds=(-1, 1)), 8) == "helps"
+    # no difference at all on 8 images is still not 'no measurable effect'
+    assert scoring.verdict(scoring.interval([0.0] * 3, bounds=(-1, 1)), 8).startswith(
+        "undetermined: too few test images (8)")
+    assert scoring.verdict(scoring.interval([0.3]), 8) == (
+        "undetermined: one repeat gives no interval (run --repeats 3 or more)")
+    assert scoring.verdict(scoring.interval([0.1, 0.2]), 0) == (
+        "undetermined: the class has no test images")
 
 
 def test_oversample_arm_matches_the_synthetic_arm_count_per_class():

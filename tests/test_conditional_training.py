@@ -3,8 +3,6 @@ reaching the step aligned with their images (a tiny G learns which class is whic
 per-class grids, generate.py --class, per-class evaluation, resume and refusals."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,10 +12,10 @@ import data_loader
 import evaluate
 import generate
 import train
-from conftest import ROOT, quiet, run_on_two_cpus
+from conftest import quiet, run_on_two_cpus
 from skingan import images as image_io
 from skingan import sampling
-from skingan.errors import UserError
+from skingan.errors import UserError, run_cli
 
 COLOURS = {"blue": (40, 60, 220), "green": (40, 200, 60), "red": (220, 50, 40)}
 
@@ -46,6 +44,19 @@ def run_train(tmp_path, *flags):
                        "--checkpoint-every", "4", "--cache-dir", "none",
                        "--models-dir", str(tmp_path / "models"),
                        "--results-dir", str(tmp_path / "results"), *flags])
+
+
+def refusal(capsys, main, argv):
+    """The one `error:` line of a script's main refusing argv, run as the script runs it
+    (errors.run_cli: exit code 2, no traceback)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        run_cli(main, argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,6 +138,7 @@ def class_means(run_dir, classes, n=32):
     return means
 
 
+@pytest.mark.slow
 def test_a_tiny_conditional_generator_learns_which_class_is_which_colour(tmp_path, colour_data):
     result = run_train(tmp_path, "--data", colour_data, "--conditional", "--steps", "160",
                        "--sample-every", "160", "--checkpoint-every", "160", "--log-every",
@@ -169,6 +181,7 @@ def test_grid_shows_at_most_eight_classes(tmp_path):
     np.testing.assert_array_equal(inputs[0][:8], inputs[0][8:16])   # same latents per row
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["dcgan", "sl-stylegan"])
 def test_conditional_resume_is_bit_identical(tmp_path, colour_data, model):
     from test_training import checkpoint_values
@@ -201,11 +214,10 @@ def test_resume_refuses_another_class_list_or_changed_classes(tmp_path, colour_d
     (["--class", "red,blue"], "add --conditional"),
 ])
 def test_conditional_flags_without_conditional_are_refused(tmp_path, colour_data, flags,
-                                                           message):
-    code = subprocess.run([sys.executable, "train.py", "--data", colour_data, *flags,
-                           "--models-dir", str(tmp_path / "m")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert code.returncode == 2 and message in code.stderr and "Traceback" not in code.stderr
+                                                           message, capsys):
+    assert message in refusal(capsys, train.main, ["--data", colour_data, *flags,
+                                                   "--models-dir", str(tmp_path / "m")])
+    assert not os.path.exists(tmp_path / "m")          # refused before anything is written
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,13 +251,11 @@ def test_generate_class_all_writes_one_folder_per_class(tmp_path, conditional_ru
     (["--class", "violet"], "class 'violet' is not one of this run's classes: blue, green, red"),
     ([], "needs --class: one of blue, green, red, or all"),
 ])
-def test_generate_refuses_unknown_or_missing_class(tmp_path, conditional_run, flags, message):
+def test_generate_refuses_unknown_or_missing_class(tmp_path, conditional_run, flags, message,
+                                                   capsys):
     _, run_dir = conditional_run
-    result = subprocess.run([sys.executable, "generate.py", "--run", run_dir, "--n", "2",
-                             "--out", str(tmp_path / "x"), *flags], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2, result.stderr
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert message in refusal(capsys, generate.main, ["--run", run_dir, "--n", "2",
+                                                      "--out", str(tmp_path / "x"), *flags])
 
 
 def test_truncation_centre_is_per_class(tmp_path, colour_data):
@@ -282,6 +292,19 @@ def test_evaluate_scores_each_class_against_its_own_reals(tmp_path, conditional_
     assert one["classes"] == ["red"]
 
 
+def test_evaluate_without_inception_weights_says_so_once(tmp_path, conditional_run, capsys,
+                                                         monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))     # empty; the suite is offline
+    data, run_dir = conditional_run
+    result = evaluate.main(["--real", data, "--run", run_dir, "--n", "8", "--swd-images", "8"])
+    said = [line for line in capsys.readouterr().out.splitlines() if "skipped" in line]
+    assert len(said) == 1, said
+    assert len(said[0].replace(str(tmp_path / "keras" / "models"), "")) < 200
+    assert said[0].startswith("FID, KID, precision and recall skipped: no inception_v3_")
+    assert said[0].endswith("; how to get them: evaluate.py --help")
+    assert all(result["per_class"][c]["fid"] is None for c in result["classes"])
+
+
 def test_classifier_sources_take_one_class_each_from_a_conditional_run(conditional_run):
     from skingan.benefit import sources
     _, run_dir = conditional_run
@@ -316,6 +339,7 @@ print("REPORT" + json.dumps(report))
 """
 
 
+@pytest.mark.slow
 def test_conditional_runs_under_mirrored_strategy_as_on_one_device(tmp_path, colour_data):
     """Two logical CPU devices, ADA and EMA on: the losses of each step match one device's
     (labels and fake labels split over the replicas like the images and latents)."""

@@ -153,7 +153,10 @@ def test_a_partial_restore_is_overwritten_by_the_fallback(run, tmp_path):
     checkpoint.write(str(tmp_path / "after"))
     want = tf.train.load_checkpoint(str(run.ckpts / "ckpt-4"))
     got = tf.train.load_checkpoint(str(tmp_path / "after"))
-    names = [n for n in want.get_variable_to_shape_map() if "OBJECT_GRAPH" not in n]
+    # everything the components hold (the quality tracker's best score and step are not
+    # theirs: there is no tracker here)
+    names = [n for n in want.get_variable_to_shape_map() if "OBJECT_GRAPH" not in n
+             and n.split("/")[0] not in (checkpoints.BEST_SCORE, checkpoints.BEST_STEP)]
     assert len(names) > 20
     for name in names:
         np.testing.assert_array_equal(got.get_tensor(name), want.get_tensor(name), name)
@@ -358,14 +361,17 @@ def test_a_damaged_cache_file_is_rebuilt_not_trained_on(trained, tmp_path, damag
 def test_check_run_says_ok_for_every_file_of_an_intact_run(run, capsys):
     files = sorted(str(p.relative_to(run.run_dir)) for p in run.run_dir.rglob("*")
                    if p.is_file())
-    assert cli(train.main, ["--check-run", "r", "--models-dir", run.models]) == 0
+    assert cli(train.main, ["--check-run", "r", "--models-dir", run.models,
+                            "--results-dir", run.results]) == 0
     out = [line for line in capsys.readouterr().out.splitlines()
            if not line.startswith("device:")]              # the start-up banner
-    assert [line.split()[1].rstrip(":") for line in out[:-1]] == files
+    assert [line.split()[1].rstrip(":") for line in out[:-1]] == files + ["results/r/losses.csv"]
     assert all(line.startswith("ok ") for line in out[:-1])
-    assert out[-1] == f"run 'r': all {len(files)} files ok"
+    assert out[-2] == "ok       results/r/losses.csv: 6 rows, steps 1-6"
+    assert out[-1] == f"run 'r': all {len(files) + 1} files ok"
 
 
+@pytest.mark.slow
 def test_check_run_names_each_damaged_file(run):
     """End to end, as a user runs it before copying a run."""
     truncate(run.ckpts / DATA.format(4))
@@ -384,8 +390,61 @@ def test_check_run_names_each_damaged_file(run):
     assert lines["config.json"].startswith("DAMAGED") and "not valid JSON" in \
         lines["config.json"]
     ok = [name for name, line in lines.items() if line.startswith("ok ")]
+    # generator_best.keras: the run scored its quality at its end (on by default)
     assert sorted(ok) == sorted(["checkpoints/checkpoint", "config.last-good.json",
-                                 "trained_images.txt"] + [
+                                 "trained_images.txt", "generator_best.keras"] + [
         f"checkpoints/{n}" for s in (2, 6) for n in (DATA.format(s), f"ckpt-{s}.index")])
-    assert len(lines_with("error: run 'r': 4 of 11 files are damaged", done.stderr)) == 1
+    assert len(lines_with("error: run 'r': 4 of 12 files are damaged", done.stderr)) == 1
     assert snapshot(run.models) == before
+
+
+def check_run_lines(run, capsys):
+    code = cli(train.main, ["--check-run", "r", "--models-dir", run.models,
+                            "--results-dir", run.results])
+    captured = capsys.readouterr()
+    return code, {line.split()[1].rstrip(":"): line for line in captured.out.splitlines()
+                  if not line.startswith(("device:", "run "))}, captured.err
+
+
+def test_check_run_finds_a_torn_row_in_the_results_logs(run, capsys):
+    """A full disk while appending leaves half a row; the resume drops it (issue 23)."""
+    losses = run.results / "r" / "losses.csv"
+    losses.write_text(losses.read_text() + "7,0.12")
+    (run.results / "r" / "metrics.csv").write_text("step,swd,fid\n2,50.1,\n4,48,,\n")
+    code, lines, err = check_run_lines(run, capsys)
+    assert code == 2 and "2 of 13 files are damaged" in err
+    assert lines["results/r/losses.csv"].startswith("DAMAGED")
+    assert "torn row at line 8: a last line without its newline" in lines["results/r/losses.csv"]
+    assert "line 3: 4 fields, the header has 3" in lines["results/r/metrics.csv"]
+
+
+def test_check_run_finds_a_header_the_run_does_not_write(run, capsys):
+    losses = run.results / "r" / "losses.csv"
+    losses.write_text(losses.read_text().replace("step,d_loss,g_loss", "step,d_loss,r1"))
+    code, lines, _ = check_run_lines(run, capsys)
+    assert code == 2
+    line = lines["results/r/losses.csv"]
+    assert line.startswith("DAMAGED") and "header 'step,d_loss,r1,acc_real" in line
+    assert "is not the run's 'step,d_loss,g_loss,acc_real" in line
+
+
+def test_check_run_notes_log_rows_after_the_newest_checkpoint(run, capsys):
+    losses = run.results / "r" / "losses.csv"
+    last = losses.read_text().splitlines()[-1].split(",", 1)[1]
+    with open(losses, "a") as f:                # as if killed at step 8, before its checkpoint
+        f.write(f"7,{last}\n8,{last}\n")
+    code, lines, _ = check_run_lines(run, capsys)
+    assert code == 0
+    assert lines["results/r/losses.csv"] == (
+        "note     results/r/losses.csv: 2 rows after step 6, the newest checkpoint (steps "
+        "7-8): the next resume drops them and trains those steps again")
+
+
+def test_a_resume_after_a_torn_log_row_continues_a_log_that_parses(run, capsys):
+    losses = run.results / "r" / "losses.csv"
+    losses.write_text(losses.read_text() + "7,0.1")        # the disk filled mid-row
+    assert cli(train.main, train_args(run, 8)) == 0
+    rows = np.loadtxt(losses, delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(rows[:, 0], np.arange(1, 9))
+    code, lines, _ = check_run_lines(run, capsys)
+    assert code == 0 and lines["results/r/losses.csv"].startswith("ok ")

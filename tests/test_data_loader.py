@@ -537,10 +537,14 @@ def test_augmentations():
     assert len(used) == 8                                                # all of them occur
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_splits_batches():
     """experimental_distribute_dataset on two logical CPUs: the replicas' halves put together
-    are the single-device batch."""
+    are the single-device batch. Then the script ends while both iterators are alive and
+    their buffers are being refilled by slow batches: it must exit, not hang in the
+    iterators' destructors (docs/bench-hang.md; without data_loader.ExitGate it hangs)."""
     code = textwrap.dedent("""
+        import time
         import numpy as np, tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -556,10 +560,44 @@ def test_mirrored_strategy_splits_batches():
             assert [p.shape[0] for p in parts] == [2, 2], [p.shape for p in parts]
             together = np.concatenate([p.numpy() for p in parts])
             assert np.array_equal(together, next(plain).numpy())
-        print("MIRRORED-OK")
+        fast = dl.make_batch
+        def slow(*args, **kwargs):      # refills still running when the script ends
+            time.sleep(0.3)
+            return fast(*args, **kwargs)
+        dl.make_batch = slow
+        next(dist), next(plain)
+        print("MIRRORED-OK", flush=True)
     """)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=root, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env,
                             capture_output=True, text=True, timeout=180)
     assert "MIRRORED-OK" in result.stdout, result.stderr[-3000:]
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_exit_gate_waits_for_the_calls_in_flight():
+    """At exit the gate holds the interpreter until the stream's Python calls (on tf.data's
+    threads) have returned: a call cut off by the shutdown would never return, and the
+    iterator's destructor would wait for it forever (docs/bench-hang.md)."""
+    import threading
+    import time
+    gate = dl.ExitGate(quiet_s=0.05, limit_s=10)
+    finished = []
+
+    def batch_call():
+        with gate.call():
+            time.sleep(0.4)
+            finished.append(time.monotonic())
+
+    worker = threading.Thread(target=batch_call)
+    worker.start()
+    time.sleep(0.1)                                   # the call is in flight
+    assert gate.close() and finished and time.monotonic() - finished[0] >= 0.05
+    worker.join()
+    # nothing in flight: it returns after the quiet time; a call that never ends: after limit_s
+    assert dl.ExitGate(quiet_s=0.01, limit_s=1).close()
+    stuck = dl.ExitGate(quiet_s=0.01, limit_s=0.2)
+    with stuck.call():
+        assert not stuck.close()
+    assert dl.exit_gate() is dl.exit_gate()           # one per process, registered once

@@ -33,6 +33,7 @@ def test_each_image_depends_only_on_its_seed(stylegan_file):
     assert not np.array_equal(a[0], a[1])
 
 
+@pytest.mark.slow
 def test_truncation_psi_one_is_identity_and_zero_collapses_styles(stylegan_file):
     bundle = sampling.load_generator(stylegan_file)
     plain = all_images(bundle, 4, seed=0)

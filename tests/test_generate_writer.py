@@ -33,29 +33,49 @@ def dcgan_file(tmp_path_factory):
     return path
 
 
+def reference_inputs(seed, resolution, noise):
+    """Image `seed`'s inputs as README states them, drawn here: numpy's RandomState(seed),
+    z (1, 100) first, then SL-StyleGAN's noise image (1, R, R, 1)."""
+    draw = np.random.RandomState(seed)
+    z = draw.standard_normal((1, 100)).astype("float32")
+    if not noise:
+        return [z]
+    return [z, draw.standard_normal((1, resolution, resolution, 1)).astype("float32")]
+
+
 def reference_pngs(path, folder, seeds, batch_size, truncation=None, normalize="none"):
     """The straightforward path, as generate.py wrote images before: batch by batch, the
-    model in a tf.function traced for that batch's shape (the mapping and synthesis networks
-    called eagerly with truncation), mapped to uint8, then each image saved by Pillow in
-    turn. (Graph and eager calls of DCGAN differ in the last float bits, its BatchNorm being
-    fused in a graph, so the reference keeps the graph.)"""
+    saved model (read with Keras, not generate.py) in a tf.function traced for that batch's
+    shape (the mapping and synthesis networks called eagerly with truncation), mapped to
+    uint8, then each image saved by Pillow in turn. (Graph and eager calls of DCGAN differ
+    in the last float bits, its BatchNorm being fused in a graph, so the reference keeps
+    the graph.)"""
+    import keras
     import tensorflow as tf
-    bundle = sampling.load_generator(path)
+    model = keras.models.load_model(path, compile=False)
+    stylegan = len(model.inputs) == 2                     # [z, noise]; DCGAN takes z alone
+    resolution = int(model.outputs[0].shape[1])
+    value_range = (0.0, 1.0) if stylegan else (-1.0, 1.0)  # sigmoid / tanh outputs
+    if truncation is not None:
+        # the truncation centre: the mean style of 10,000 latents from RandomState(0)
+        mapping = SL_StyleGAN.get_mapping(model)
+        centre = np.random.RandomState(0).standard_normal((10000, 100)).astype("float32")
+        w_avg = np.mean(mapping.predict(centre, batch_size=1000, verbose=0), axis=0)
     os.makedirs(folder)
     seeds = list(seeds)
     for i in range(0, len(seeds), batch_size):
         batch = seeds[i:i + batch_size]
-        inputs = sampling.latent_inputs(bundle, batch)
+        inputs = [np.concatenate(parts) for parts in
+                  zip(*(reference_inputs(s, resolution, stylegan) for s in batch))]
         if truncation is None:
-            out = tf.function(lambda x: bundle.model(x, training=False))(inputs).numpy()
+            out = tf.function(lambda x: model(x, training=False))(
+                inputs if stylegan else inputs[0]).numpy()
         else:
             z, noise = inputs
-            w = SL_StyleGAN.get_mapping(bundle.model)(z, training=False).numpy()
-            w_avg = bundle.w_avg()
-            out = SL_StyleGAN.get_synthesis(bundle.model)(
+            w = mapping(z, training=False).numpy()
+            out = SL_StyleGAN.get_synthesis(model)(
                 [w_avg + truncation * (w - w_avg), noise], training=False).numpy()
-        images = minmax_to_uint8(out) if normalize == "minmax" else to_uint8(
-            out, bundle.value_range)
+        images = minmax_to_uint8(out) if normalize == "minmax" else to_uint8(out, value_range)
         for s, image in zip(batch, images):
             Image.fromarray(image).save(os.path.join(folder, f"seed{s:04d}.png"))
 

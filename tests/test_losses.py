@@ -57,6 +57,22 @@ def test_r1_on_a_linear_discriminator_with_known_gradient():
     assert r1.numpy() == pytest.approx(5.0 * np.sum(a ** 2), rel=1e-5)
 
 
+def test_r1_takes_any_critic_callable_and_leaves_its_other_inputs_alone():
+    # A plain function of the images, closing over a per-image scale c_i as a conditional
+    # critic closes over labels: D(x_i) = c_i * sum(a * x_i), grad = c_i * a, so
+    # R1 = 5 * mean_i c_i^2 * sum(a^2); c is not differentiated.
+    a = tf.constant(np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(2, 2, 3))
+    c = tf.constant([1.0, 2.0, 3.0], tf.float32)
+
+    def critic(images):
+        return c[:, None] * tf.reduce_sum(a * images, axis=[1, 2, 3])[:, None]   # (3, 1)
+    x = tf.constant(np.random.RandomState(2).normal(size=(3, 2, 2, 3)), tf.float32)
+    logits, r1 = losses.discriminator_with_r1(critic, x, weight=5.0)
+    np.testing.assert_allclose(logits.numpy(), critic(x).numpy())
+    expected = 5.0 * np.mean(np.array([1.0, 4.0, 9.0])) * np.sum(a.numpy() ** 2)
+    assert r1.numpy() == pytest.approx(expected, rel=1e-5)
+
+
 def test_r1_on_a_quadratic_discriminator_depends_on_each_image():
     # D(x) = 0.5 * sum(x^2) has grad_x D = x, so R1 = 5 * mean_i sum(x_i^2).
     inputs = keras.Input((3, 3, 1))

@@ -2,6 +2,8 @@
 for the same global batch, with and without ADA (fixed p, and adaptive p fed by the
 replicas' summed statistics). Logical devices must be set before TensorFlow starts, so the
 comparison runs in a fresh interpreter."""
+import pytest
+
 from conftest import run_on_two_cpus
 
 SCRIPT = r"""
@@ -65,6 +67,7 @@ print("REPORT" + json.dumps(report))
 """
 
 
+@pytest.mark.slow
 def test_two_logical_devices_match_one(tmp_path, tiny_images):
     report = run_on_two_cpus(SCRIPT, tiny_images, tmp_path)
     assert report["replicas"] == 2

@@ -71,33 +71,28 @@ def losses(results, run):
                               skiprows=1, ndmin=2)
 
 
-def test_two_workers_train_as_one_device_and_only_the_chief_writes(tmp_path, tiny_images):
-    shared = tmp_path / "shared"                    # the "shared storage" of both workers
-    models, results = str(shared / "models"), str(shared / "results")
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
-    # 3 iterations, then a rerun resuming up to 5
-    argvs = invocations(tiny_images, models, results, "multiworker", (3, 5))
+def start_workers(tmp_path, argvs, n=2):
+    """n worker processes on 127.0.0.1, each running train.py's main with each of `argvs`
+    in turn; their output goes to tmp_path/worker<i>.log."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(n)]}
     workers, logs = [], []
+    for index in range(n):
+        scratch = tmp_path / f"tmp-worker{index}"     # where a worker's copies go
+        scratch.mkdir()
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TMPDIR=str(scratch),
+                   PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
+                       {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+        env.pop("SLURM_JOB_ID", None)
+        logs.append(open(tmp_path / f"worker{index}.log", "w+"))
+        workers.append(subprocess.Popen(
+            [sys.executable, "-c", WORKER, json.dumps(argvs)], cwd=ROOT, env=env,
+            stdout=logs[-1], stderr=subprocess.STDOUT))
+    return workers, logs
+
+
+def finish_workers(workers, logs):
+    """(exit codes, output texts) of the workers, once they end (killed after TIMEOUT_S)."""
     try:
-        for index in range(2):
-            scratch = tmp_path / f"tmp-worker{index}"     # where a worker's copies go
-            scratch.mkdir()
-            env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TMPDIR=str(scratch),
-                       PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
-                           {"cluster": cluster, "task": {"type": "worker", "index": index}}))
-            env.pop("SLURM_JOB_ID", None)
-            logs.append(open(tmp_path / f"worker{index}.log", "w+"))
-            workers.append(subprocess.Popen(
-                [sys.executable, "-c", WORKER, json.dumps(argvs)], cwd=ROOT, env=env,
-                stdout=logs[-1], stderr=subprocess.STDOUT))
-
-        # Meanwhile, the same runs on one device in this process, without the break
-        # (resuming is exact, test_training.py).
-        one = tmp_path / "one"
-        for argv in invocations(tiny_images, str(one / "models"), str(one / "results"),
-                                "one", (5,)):
-            train.main(argv)
-
         codes = [w.wait(timeout=TIMEOUT_S) for w in workers]
     finally:
         for w in workers:                           # a failure or timeout: no orphans
@@ -109,6 +104,25 @@ def test_two_workers_train_as_one_device_and_only_the_chief_writes(tmp_path, tin
         log.seek(0)
         text.append(log.read())
         log.close()
+    return codes, text
+
+
+@pytest.mark.slow
+def test_two_workers_train_as_one_device_and_only_the_chief_writes(tmp_path, tiny_images):
+    shared = tmp_path / "shared"                    # the "shared storage" of both workers
+    models, results = str(shared / "models"), str(shared / "results")
+    # 3 iterations, then a rerun resuming up to 5
+    workers, logs = start_workers(
+        tmp_path, invocations(tiny_images, models, results, "multiworker", (3, 5)))
+    try:
+        # Meanwhile, the same runs on one device in this process, without the break
+        # (resuming is exact, test_training.py).
+        one = tmp_path / "one"
+        for argv in invocations(tiny_images, str(one / "models"), str(one / "results"),
+                                "one", (5,)):
+            train.main(argv)
+    finally:
+        codes, text = finish_workers(workers, logs)
     assert codes == [0, 0], "\n".join(text[i][-3000:] for i in range(2))
     chief, other = text
 
@@ -137,6 +151,29 @@ def test_two_workers_train_as_one_device_and_only_the_chief_writes(tmp_path, tin
     lines = other.splitlines()
     assert len([line for line in lines if line.startswith("worker 1 ")]) == 4, other
     assert not [line for line in lines if line.startswith(("run '", "step ", "done"))], other
+
+
+@pytest.mark.slow
+def test_a_chief_that_fails_before_training_stops_every_worker_in_one_line(tmp_path,
+                                                                          tiny_images):
+    """The chief refuses to write into a results folder holding someone else's files; the
+    other worker, whose own (scratch) folders are empty, must not wait for it in a
+    collective op until gRPC gives up, but end with the chief's reason, exit 2."""
+    models, results = tmp_path / "models", tmp_path / "results"
+    (results / "r").mkdir(parents=True)
+    (results / "r" / "notes.txt").write_text("not a run's file")
+    argv = ["--data", tiny_images, "--run", "r", "--models-dir", str(models),
+            "--results-dir", str(results), "--devices", "multiworker", "--model", "dcgan",
+            *COMMON, "--steps", "1"]
+    codes, (chief, other) = finish_workers(*start_workers(tmp_path, [argv]))
+    assert codes == [2, 2], chief[-3000:] + other[-3000:]
+    reason = f"{results / 'r'} already holds files but no run config"
+    for text, prefix in ((chief, "error: "),
+                         (other, "error: the chief (worker 0) stopped before training: ")):
+        assert "Traceback" not in text, text[-3000:]
+        errors = [line for line in text.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(prefix + reason), text[-3000:]
+    assert not models.exists()                          # nothing was written
 
 
 def test_no_cluster_is_one_line_and_exit_2(tmp_path, tiny_images, monkeypatch, capsys):

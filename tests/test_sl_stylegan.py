@@ -357,7 +357,8 @@ def test_train_step_flops_match_the_traced_step(model, resolution, scale):
     cfg = new_run_settings(dict(model=model, data="unused", resolution=resolution,
                                 channel_scale=scale, batch_size=4))
     parts = build_components(cfg)
-    accounting = train_step_flops(model, parts.generator, parts.discriminator)
+    accounting = train_step_flops(model, parts.generator, parts.discriminator,
+                                  cfg.get("r1_every"))
     analytic = sum(f for _, f in accounting)
     f_g, f_d = count_flops(parts.generator), count_flops(parts.discriminator)
     if model == "sl-stylegan":
@@ -380,6 +381,7 @@ def test_summary_line():
     assert line.endswith("MFLOPs/image")
 
 
+@pytest.mark.slow
 def test_cli_summary_and_bad_resolution(capsys):
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "SL_StyleGAN.py"), "--summary", "32"],

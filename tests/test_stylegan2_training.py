@@ -16,7 +16,7 @@ from skingan import losses
 from skingan.config import new_run_settings, resolve_config
 from skingan.errors import UserError
 from skingan.stylegan2_configs import config_settings
-from skingan.stylegan2_step import _r1, ema_beta
+from skingan.stylegan2_step import ema_beta
 
 tf.config.experimental.enable_op_determinism()
 
@@ -49,7 +49,8 @@ def test_r1_of_a_linear_critic_is_gamma_half_its_squared_weight_norm():
     expected = gamma / 2 * float(np.sum(w.numpy() ** 2))
     for critic in (lambda x: tf.reduce_sum(w * x, axis=[1, 2, 3])[:, None],
                    lambda x: tf.reduce_sum(w * tf.reverse(x, [2]), axis=[1, 2, 3])[:, None]):
-        logits, r1 = _r1(critic, images, losses.stylegan2_r1_weight(gamma))
+        logits, r1 = losses.discriminator_with_r1(critic, images,
+                                                  losses.stylegan2_r1_weight(gamma))
         assert logits.shape == (3, 1)
         np.testing.assert_allclose(r1.numpy(), expected, rtol=1e-5)
 

@@ -97,7 +97,8 @@ def checkpoint_values(result):
 
 @pytest.mark.parametrize("model, options", [
     ("sl-stylegan", {}), ("dcgan", {}),
-    ("dcgan", {"augment": "color,translation,cutout", "ema": 0.9})])
+    pytest.param("dcgan", {"augment": "color,translation,cutout", "ema": 0.9},
+                 marks=pytest.mark.slow)])
 def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_images, model,
                                                          options):
     straight = run_training(tmp_path / "a", tiny_images, model=model, steps=6,
@@ -211,6 +212,7 @@ def test_finished_run_reports_its_disk_usage(tmp_path, tiny_images):
     assert format_bytes(999) == "999 bytes" and format_bytes(214_000_000) == "214.0 MB"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
 @pytest.mark.parametrize("option", ["xla", "mixed_precision"])
 def test_xla_and_bf16_runs_train_with_finite_losses(tmp_path, tiny_images, option, model):
@@ -279,7 +281,8 @@ def test_ema_generator_is_the_average_that_gets_exported(tmp_path, tiny_images):
 
 def sl_stylegan_steps(r1_every=None, n=4):
     """Metrics of n SL-StyleGAN steps (tiny networks, fixed seeds and batch) built with
-    r1_every (None: without the option, i.e. the step as it was before it existed)."""
+    r1_every through the run's settings (None: the bare factory with the paper's R1 on every
+    iteration and no other option, i.e. the step as it was before the option existed)."""
     overrides = {} if r1_every is None else dict(r1_every=r1_every)
     cfg = new_run_settings(dict(model="sl-stylegan", data="unused", resolution=16,
                                 channel_scale=0.125, batch_size=4, **overrides))
@@ -287,7 +290,7 @@ def sl_stylegan_steps(r1_every=None, n=4):
     if r1_every is None:
         parts.train_step = steps.make_sl_stylegan_step(
             parts.generator, parts.discriminator, parts.g_optimizer, parts.d_optimizer,
-            parts.rng, draw_inputs=parts.draw_inputs)
+            parts.rng, draw_inputs=parts.draw_inputs, r1_every=1)
     else:
         parts.train_step = make_train_step(parts)
     real = tf.random.stateless_uniform((4, 16, 16, 3), seed=(3, 4))
@@ -305,6 +308,13 @@ def test_r1_every_1_is_bit_identical_to_the_step_without_the_option():
     for v, w in zip(a.generator.variables + a.discriminator.variables,
                     b.generator.variables + b.discriminator.variables):
         np.testing.assert_array_equal(v.numpy(), w.numpy(), err_msg=v.path)
+    # K = 1 has no schedule in its graph: no conditional at all (K = 2 has the tf.cond)
+    real = tf.TensorSpec((4, 16, 16, 3), tf.float32)
+    def conditionals(parts):
+        graph = parts.train_step.get_concrete_function(real).graph
+        return [op.type for op in graph.get_operations() if op.type in ("If", "StatelessIf")]
+    assert conditionals(b) == []
+    assert conditionals(sl_stylegan_steps(2, n=0)[1]) != []
 
 
 def test_r1_every_2_applies_r1_on_even_iterations_with_twice_the_weight():

@@ -1,5 +1,6 @@
-"""The classifiers: Keras Applications backbones (ImageNet weights only from a local file or
-Keras' cache, never downloaded) and a small CNN for CPUs and tests.
+"""The classifiers: Keras Applications backbones (ImageNet weights from Keras' cache,
+downloaded into it once on first use, as Keras does: skingan.pretrained) and a small CNN for
+CPUs and tests.
 
 Every model takes float images (B, R, R, 3) in [0, 255] and returns class probabilities
 (B, C) in float32 (also under mixed precision). Each backbone gets the input scaling its
@@ -9,54 +10,56 @@ ImageNet weights expect: EfficientNet and MobileNetV3 rescale inside the model; 
 """
 import os
 
+from skingan import pretrained
 from skingan.errors import UserError
 
-# name: (keras.applications constructor, preprocess module or None, Keras' notop weights file)
+# name: (keras.applications constructor, preprocess module or None, its notop weights file)
 APPLICATIONS = {
-    "efficientnetb0": ("EfficientNetB0", None, "efficientnetb0_notop.h5"),
-    "resnet50": ("ResNet50", "resnet50",
-                 "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "densenet121": ("DenseNet121", "densenet",
-                    "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    "mobilenetv3small": ("MobileNetV3Small", None,
-                         "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"),
+    "efficientnetb0": ("EfficientNetB0", None, pretrained.EFFICIENTNET_B0),
+    "resnet50": ("ResNet50", "resnet50", pretrained.RESNET50),
+    "densenet121": ("DenseNet121", "densenet", pretrained.DENSENET121),
+    "mobilenetv3small": ("MobileNetV3Small", None, pretrained.MOBILENET_V3_SMALL),
 }
 SMALL = "small"
 BACKBONES = tuple(APPLICATIONS) + (SMALL,)
 SMALL_FILTERS = (32, 64, 128)      # channels of the small CNN's three blocks
+IMAGENET, NONE = "imagenet", "none"   # the two words --weights takes besides a file
 
 
-def keras_cache_file(file_name):
-    """Where Keras' own download would have put ``file_name``: $KERAS_HOME/models/ or
-    ~/.keras/models/ (read at call time, so tests can redirect it)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return os.path.join(home, "models", file_name)
+def check_weights_choice(backbone, weights):
+    """--weights before anything is read: 'imagenet' (the default for a Keras Applications
+    backbone), 'none' (random initialisation, asked for), or an existing file."""
+    if backbone == SMALL:
+        if weights not in (None, NONE):
+            raise UserError("--weights is for the Keras Applications backbones; the small CNN "
+                            "has no pretrained weights")
+        return
+    if weights not in (None, IMAGENET, NONE) and not os.path.isfile(weights):
+        raise UserError(f"--weights: file not found: {weights} (or give 'imagenet' or "
+                        "'none')")
 
 
 def find_weights(backbone, weights=None, log=print):
-    """The ImageNet weights file to load for ``backbone``, or None (random init, warned).
+    """The ImageNet weights file to load for ``backbone``, or None (random initialisation).
 
-    weights: a file given by the user (--weights); it must exist. Otherwise Keras' cache is
-    looked in. Nothing is downloaded."""
+    weights: None or 'imagenet' (Keras' cache, downloaded into it on first use unless
+    offline: skingan.pretrained.fetch), 'none' (random initialisation, said in one line) or
+    a file. Raises MissingWeightsError (one line, exit 2) when the ImageNet file is neither
+    cached nor downloadable: never a silent fall-back to random weights."""
+    check_weights_choice(backbone, weights)
     if backbone == SMALL:
-        if weights:
-            raise UserError("--weights is for the Keras Applications backbones; the small CNN "
-                            "has no pretrained weights")
         return None
-    file_name = APPLICATIONS[backbone][2]
-    if weights:
-        if not os.path.isfile(weights):
-            raise UserError(f"--weights: file not found: {weights}")
+    if weights == NONE:
+        log(f"{backbone}: random initialisation (--weights none), no ImageNet weights")
+        return None
+    if weights not in (None, IMAGENET):
         return weights
-    cached = keras_cache_file(file_name)
-    if os.path.isfile(cached):
-        log(f"{backbone}: ImageNet weights from Keras' cache, {cached}")
-        return cached
-    log(f"warning: no ImageNet weights for {backbone} on this machine (looked for {cached}); "
-        f"training from random initialisation, which needs far more data. To use them, put "
-        f"{file_name} (from Keras' download site) in {os.path.dirname(cached)} or pass "
-        "--weights FILE")
-    return None
+    spec = APPLICATIONS[backbone][2]
+    path = pretrained.fetch(spec, log, flag="--weights",
+                            also=" (--weights none: random initialisation, which needs far "
+                                 "more data)")
+    log(f"{backbone}: ImageNet weights {path}")
+    return path
 
 
 def small_cnn(resolution, num_classes, filters=SMALL_FILTERS, dropout=0.3):

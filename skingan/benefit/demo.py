@@ -28,7 +28,7 @@ def train_gan(data, class_name, exclude, run, models_dir, results_dir, gan=None,
     gan = dict(gan or DEMO_GAN)
     explicit = dict(gan, data=data, class_name=class_name, exclude=exclude, run=run,
                     sample_every=gan["steps"], checkpoint_every=gan["steps"],
-                    log_every=max(1, gan["steps"] // 5))
+                    log_every=max(1, gan["steps"] // 12))   # a line about every 10 s on 2 cores
     run, cfg = resolve_config(explicit, models_dir)
     train(cfg, run, models_dir, results_dir, log=log, handle_signals=False)
     return os.path.join(models_dir, run)
@@ -52,7 +52,8 @@ def prepare_demo(settings, datasets_dir=None, gan=None, counts=None, log=print):
     gan = dict(gan or DEMO_GAN)
     run = f"{gan['model']}-demo-{rare}-{tag}-{gan['resolution']}px"
     log(f"demo: training a {gan['model']} on the {len(training)} training-fold {rare} images "
-        f"({gan['steps']} steps, run {run}) ...")
+        f"({gan['steps']} steps, run {run}); its first line comes once the train step is "
+        "compiled ...")
     train_gan(data, rare, split_path, run, settings.models_dir, settings.results_dir, gan, log)
     return dataclasses.replace(settings, data=data, split_path=split_path,
                                synthetic_arms={"synthetic": [(rare, run)]})

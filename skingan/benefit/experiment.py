@@ -1,8 +1,9 @@
-"""The whole experiment: plan (every check, before any image is decoded), load, train every arm
-K times, score, report.
+"""The whole experiment: plan (every check, before anything is written), load, train every
+arm K times, score, report.
 
-    plan = prepare(settings)          # data listing, split, sources, leak and size checks
-    result = run(settings)            # prepare + decode + train + score + write the report
+    plan = check(settings)            # data listing, split, sources, leak and size checks
+    plan = start(settings, plan)      # output folder, split.csv, runs' images generated
+    result = run(settings)            # check + start + decode + train + score + report
 """
 import dataclasses
 import datetime
@@ -51,6 +52,7 @@ class Plan:
     sources: dict                   # {arm: [sources.Source]}
     additions: dict                 # {class name: images to add}
     paths: dict                     # {arm: {class name: synthetic image paths}}
+    test_support: dict = None       # {class name: {'images', 'lesions'}} of the decoded test fold
 
     def labels(self):
         index = {c: k for k, c in enumerate(self.classes)}
@@ -89,9 +91,10 @@ def _additions(settings, plan, listed, log):
     return additions
 
 
-def prepare(settings, log=print):
+def check(settings, log=print):
     """Every check that needs no decoding, in the order a user would want to hear of
-    problems; generates a run's images (after its leak and resolution checks)."""
+    problems; writes nothing (no folder, no split, no images), so a refused input leaves
+    nothing behind. Returns the Plan without synthetic image paths (``start`` adds them)."""
     records = data_loader.list_labelled_images(settings.data, settings.labels)
     classes = sorted({r.class_name for r in records}, key=str.lower)
     matched = _match_classes(settings, classes)
@@ -99,16 +102,29 @@ def prepare(settings, log=print):
                 for arm, specs in matched.items()}
     split_path = settings.split_path or os.path.join(settings.out_dir, "split.csv")
     split, reused = split_module.load_or_make_split(
-        split_path, records, settings.test_fraction, settings.val_fraction, settings.seed, log)
+        split_path, records, settings.test_fraction, settings.val_fraction, settings.seed, log,
+        write=False)
     plan = Plan(records, classes, split, split_path, reused, resolved, {}, {})
     for source_list in resolved.values():
         for source in source_list:
             sources.check_leak(source, split, log)
             if source.kind == "folder":
                 sources.check_folder_resolution(source, settings.train.resolution)
+            else:
+                sources.check_run(source, settings.models_dir, settings.train.resolution)
     listed = sorted({s.class_name for sl in resolved.values() for s in sl}, key=str.lower)
     plan.additions = _additions(settings, plan, listed, log)
-    for arm, source_list in resolved.items():
+    return plan
+
+
+def start(settings, plan, log=print):
+    """The work begins: the output folder, split.csv (if new), each run's images generated
+    into it; every source's image paths picked. Returns ``plan``."""
+    os.makedirs(settings.out_dir, exist_ok=True)
+    if not plan.split_reused and not os.path.exists(plan.split_path):
+        split_module.write_split(plan.split_path, plan.split, plan.records)
+        log(f"wrote a new split to {plan.split_path}")
+    for arm, source_list in plan.sources.items():
         plan.paths[arm] = {}
         for source in source_list:
             n = plan.additions[source.class_name]
@@ -121,6 +137,11 @@ def prepare(settings, log=print):
                 log(f"warning: {source.describe()} holds {source.available} images, fewer "
                     f"than the {n} asked for; using all of them")
     return plan
+
+
+def prepare(settings, log=print):
+    """``check`` then ``start``: the plan with every synthetic image in place."""
+    return start(settings, check(settings, log), log)
 
 
 def _decode(paths, layout, root, settings, log):
@@ -141,6 +162,7 @@ def load(settings, plan, log=print):
     folds = np.array([plan.split[plan.records[i].image_id] for i in kept])
     real = {fold: (np.ascontiguousarray(images[folds == fold]), labels[folds == fold])
             for fold in split_module.FOLDS}
+    plan.test_support = test_support(plan, kept)
     index = {c: k for k, c in enumerate(plan.classes)}
     synthetic = {}
     for arm, by_class in plan.paths.items():
@@ -152,6 +174,32 @@ def load(settings, plan, log=print):
                 decoded = np.zeros((0,) + real["train"][0].shape[1:], np.uint8)
             synthetic[arm][index[class_name]] = np.asarray(decoded)
     return real, synthetic
+
+
+def check_copying(plan, real, synthetic, log=print):
+    """Each synthetic source's data-copying test against its class's training fold, with the
+    class's validation and test images held out (sources.check_copying)."""
+    for arm, source_list in plan.sources.items():
+        for source in source_list:
+            k = plan.classes.index(source.class_name)
+            train = real["train"][0][real["train"][1] == k]
+            heldout = np.concatenate([real[f][0][real[f][1] == k] for f in ("val", "test")])
+            sources.check_copying(source, train, heldout, synthetic[arm].get(k, train[:0]))
+            log(f"{source.describe()}: {sources.copying_text(source.copying)}")
+
+
+def test_support(plan, kept):
+    """{class: {'images': test images, 'lesions': distinct lesions among them}} over the
+    records ``kept`` (indices; unreadable images dropped). An image without a lesion id is
+    its own lesion."""
+    support = {c: {"images": 0, "lesions": set()} for c in plan.classes}
+    for i in kept:
+        r = plan.records[i]
+        if plan.split[r.image_id] == "test":
+            support[r.class_name]["images"] += 1
+            support[r.class_name]["lesions"].add(r.lesion_id or r.image_id)
+    return {c: {"images": v["images"], "lesions": len(v["lesions"])}
+            for c, v in support.items()}
 
 
 def arm_names(settings):
@@ -198,11 +246,16 @@ def summarise(settings, plan, arm_results):
         vs_real = scoring.paired_differences(flat[arm], flat[arms_module.REAL])
         vs_over = scoring.paired_differences(flat[arm], flat[arms_module.OVERSAMPLE])
         differences[f"{arm} - real"], differences[f"{arm} - oversample"] = vs_real, vs_over
-        verdicts[arm] = {
-            s.class_name: {"verdict": scoring.verdict(vs_over[f"sensitivity/{s.class_name}"]),
-                           "vs_oversample": vs_over[f"sensitivity/{s.class_name}"],
-                           "vs_real": vs_real[f"sensitivity/{s.class_name}"]}
-            for s in plan.sources[arm]}
+        verdicts[arm] = {}
+        for source in plan.sources[arm]:
+            name, key = source.class_name, f"sensitivity/{source.class_name}"
+            n_test = plan.test_support[name]["images"]
+            verdicts[arm][name] = {
+                "verdict": scoring.verdict(vs_over[key], n_test),
+                "vs_oversample": vs_over[key], "vs_real": vs_real[key],
+                "test_images": n_test, "test_lesions": plan.test_support[name]["lesions"],
+                "step": 1.0 / n_test if n_test else None,
+                "detectable": scoring.detectable(vs_over[key], n_test) if n_test else None}
     return differences, verdicts
 
 
@@ -236,6 +289,7 @@ def build_result(settings, plan, arm_results, seconds):
                            "counts": split_module.fold_counts(plan.split, plan.records)}},
         "classes": plan.classes,
         "listed_classes": sorted(plan.additions, key=str.lower),
+        "test_support": plan.test_support,
         "additions": plan.additions,
         "sources": source_info,
         "arms": arm_results,
@@ -245,14 +299,15 @@ def build_result(settings, plan, arm_results, seconds):
     }
 
 
-def run(settings, log=print):
-    """Run the experiment and write its report; returns the report.json dict."""
-    start = time.perf_counter()
-    os.makedirs(settings.out_dir, exist_ok=True)
-    plan = prepare(settings, log)
+def run(settings, log=print, plan=None):
+    """Run the experiment and write its report; returns the report.json dict. ``plan``:
+    ``check``'s, if the caller checked first (classify.py does, before fetching weights)."""
+    began = time.perf_counter()
+    plan = start(settings, plan or check(settings, log), log)
     real, synthetic = load(settings, plan, log)
+    check_copying(plan, real, synthetic, log)
     arm_results = train_arms(settings, plan, real, synthetic, log)
-    result = build_result(settings, plan, arm_results, time.perf_counter() - start)
+    result = build_result(settings, plan, arm_results, time.perf_counter() - began)
     written = report.write_all(result, settings.out_dir)
     for line in report.verdict_lines(result):
         log(line)

@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from skingan.benefit import scoring
+from skingan.benefit.sources import copying_text
 
 METRIC_NAMES = {"balanced_accuracy": "Balanced acc.", "accuracy": "Accuracy",
                 "macro_f1": "Macro F1", "sensitivity": "Sensitivity",
@@ -65,6 +66,18 @@ def _per_class_table(result):
     return _table(["Class", "Metric"] + arms, rows)
 
 
+def support_text(v):
+    """'test: 8 images from 3 lesions; detectable: +-0.125 (steps of 1/8 = 0.125; the 3
+    repeats' interval half-width 0.090)': how much a verdict rests on."""
+    text = f"test: {v['test_images']} images from {v['test_lesions']} lesions"
+    if v["detectable"] is None:
+        return text
+    half = v["vs_oversample"]["half_width"]
+    return (f"{text}; detectable: +-{v['detectable']:.3f} (steps of 1/{v['test_images']} = "
+            f"{v['step']:.3f}; the {v['vs_oversample']['n']} repeats' interval half-width "
+            f"{half:.3f})")
+
+
 def verdict_lines(result):
     lines = []
     for arm, per_class in result["verdicts"].items():
@@ -72,7 +85,7 @@ def verdict_lines(result):
             lines.append(
                 f"- {class_name} ({arm}): **{v['verdict']}**: sensitivity {arm} - oversample "
                 f"{fmt(v['vs_oversample'], signed=True)}, {arm} - real "
-                f"{fmt(v['vs_real'], signed=True)}")
+                f"{fmt(v['vs_real'], signed=True)}; {support_text(v)}")
     return lines
 
 
@@ -101,7 +114,7 @@ def _header_lines(result):
         for src in sources:
             lines.append(f"- Synthetic images, arm {arm}, class {src['class_name']}: "
                          f"{src['used']} from {src['kind']} {src['spec']} (provenance: "
-                         f"{src['provenance']}).")
+                         f"{src['provenance']}; {copying_text(src.get('copying'))}).")
     lines.append("- Oversample arm: each listed class's real training images repeated up "
                  "to the synthetic arm's count.")
     return lines
@@ -109,15 +122,20 @@ def _header_lines(result):
 
 def write_markdown(result, folder):
     repeats = result["settings"]["repeats"]
-    interval_note = (f"Intervals: 95 % Student-t over {repeats} repeats (not clipped to "
-                     "[0, 1]); differences are paired by seed." if repeats > 1 else
+    interval_note = (f"Intervals: 95 % Student-t over {repeats} repeats, clipped to [0, 1] "
+                     "(a difference: [-1, 1]); differences are paired by seed. They cover "
+                     "the training seeds on these test images, not the choice of test "
+                     "images." if repeats > 1 else
                      "Intervals are undefined with one repeat: run --repeats 3 or more for "
                      "intervals and a verdict.")
     lines = _header_lines(result) + ["", "## Verdict (listed classes)", ""]
     lines += verdict_lines(result)
     lines += ["", "A verdict compares the listed class's test sensitivity with the oversample "
               "arm (the baseline an augmentation must beat): helps / hurts if the interval "
-              "of the paired difference lies above / below 0, else no measurable effect.", "",
+              "of the paired difference lies above / below 0. Otherwise it depends on the "
+              "smallest difference the design can detect, max(1/n for n test images of the "
+              "class, the interval's half-width): no measurable effect if that is at most "
+              f"{scoring.WORTHWHILE:.2f}, else undetermined (docs/classify.md).", "",
               "## Test-set results (mean [95 % interval])", ""]
     lines += _main_table(result) + ["", interval_note, "", "## Per class", ""]
     lines += _per_class_table(result)

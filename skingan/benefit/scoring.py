@@ -16,15 +16,33 @@ average to the balanced accuracy. (ISIC's ClassificationScore instead thresholds
 probability at 0.5, which suits its multi-label tasks but not a softmax.)
 
 Over K repeats each metric is reported as its mean with a 95 % Student-t interval, mean +-
-t(0.975, K - 1) * sd / sqrt(K) (undefined for K = 1). Arms are compared by paired differences:
-repeat r of every arm uses the same seed, so d_r = metric(arm, r) - metric(baseline, r) and
-the interval is that of the d_r.
+h, h = t(0.975, K - 1) * sd / sqrt(K) (undefined for K = 1), clipped to the values the metric
+can take: [0, 1] for a metric, [-1, 1] for a difference of two. Arms are compared by paired
+differences: repeat r of every arm uses the same seed, so d_r = metric(arm, r) -
+metric(baseline, r) and the interval is that of the d_r.
+
+The verdict on a listed class (``verdict``) says how much it rests on. A sensitivity on n test
+images moves in steps of 1/n, and a mean difference smaller than the interval's half-width h
+leaves 0 inside the interval, so the smallest difference this design can resolve is
+
+    detectable = max(1 / n, h)          (h unclipped; docs/classify.md)
+
+helps / hurts: the (clipped) interval of the difference lies above / below 0.
+no measurable effect: it holds 0, and detectable <= WORTHWHILE (0.05): any effect is smaller
+    than a difference worth having.
+undetermined: it holds 0 and detectable > WORTHWHILE: the test images (1/n > WORTHWHILE)
+    and/or the repeats (h > WORTHWHILE) are too few to tell; or there is one repeat only.
 """
 import math
 
 import numpy as np
 
 CONFIDENCE = 0.95
+# The smallest change in a class's sensitivity worth resolving: 5 percentage points. GAN
+# augmentation papers report gains of a few to ~10 points on rare classes.
+WORTHWHILE = 0.05
+METRIC_BOUNDS = (0.0, 1.0)            # every metric here is a proportion or an AUC
+DIFFERENCE_BOUNDS = (-1.0, 1.0)       # a difference of two of them
 OVERALL = ("balanced_accuracy", "accuracy", "macro_f1")
 PER_CLASS = ("sensitivity", "specificity", "f1", "auc")
 
@@ -75,39 +93,66 @@ def flatten(scores):
     return flat
 
 
-def interval(values, confidence=CONFIDENCE):
-    """{'mean', 'low', 'high', 'n'} with a Student-t interval; low = high = None for n = 1."""
+def interval(values, confidence=CONFIDENCE, bounds=None):
+    """{'mean', 'low', 'high', 'half_width', 'n'}: a Student-t interval, mean +- half_width,
+    with low and high clipped to ``bounds`` (half_width is not); low = high = half_width =
+    None for n = 1."""
     import scipy.stats
     values = np.asarray(values, np.float64)
     mean = float(values.mean())
     if len(values) < 2:
-        return {"mean": mean, "low": None, "high": None, "n": len(values)}
+        return {"mean": mean, "low": None, "high": None, "half_width": None, "n": len(values)}
     sem = float(scipy.stats.sem(values))
-    if sem == 0.0:                 # identical values: scipy would return nan
-        low = high = mean
-    else:
-        low, high = scipy.stats.t.interval(confidence, len(values) - 1, loc=mean, scale=sem)
-    return {"mean": mean, "low": float(low), "high": float(high), "n": len(values)}
+    # identical values: scipy would return nan
+    half = 0.0 if sem == 0.0 else float(scipy.stats.t.ppf(0.5 + confidence / 2,
+                                                          len(values) - 1) * sem)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"mean": mean, "low": float(low), "high": float(high), "half_width": half,
+            "n": len(values)}
 
 
 def summarise(per_repeat):
-    """[{metric: value} per repeat] -> {metric: interval}."""
-    return {key: interval([r[key] for r in per_repeat]) for key in per_repeat[0]}
+    """[{metric: value} per repeat] -> {metric: interval in [0, 1]}."""
+    return {key: interval([r[key] for r in per_repeat], bounds=METRIC_BOUNDS)
+            for key in per_repeat[0]}
 
 
 def paired_differences(arm_repeats, baseline_repeats):
-    """{metric: interval of arm - baseline over repeats} (repeats paired by seed)."""
-    return {key: interval([a[key] - b[key] for a, b in zip(arm_repeats, baseline_repeats)])
+    """{metric: interval of arm - baseline over repeats, in [-1, 1]} (paired by seed)."""
+    return {key: interval([a[key] - b[key] for a, b in zip(arm_repeats, baseline_repeats)],
+                          bounds=DIFFERENCE_BOUNDS)
             for key in arm_repeats[0]}
 
 
-def verdict(difference):
-    """'helps' if the interval of a difference lies above 0, 'hurts' if below, 'no measurable
-    effect' if it holds 0, 'undetermined' without an interval (one repeat)."""
-    if difference["low"] is None or math.isnan(difference["low"]):
-        return "undetermined"
+def detectable(difference, n_test):
+    """The smallest sensitivity difference these repeats and ``n_test`` test images can
+    resolve: max(1 / n_test, the interval's half-width); None with one repeat."""
+    if difference["half_width"] is None or math.isnan(difference["half_width"]):
+        return None
+    return max(1.0 / n_test, difference["half_width"])
+
+
+def verdict(difference, n_test, worthwhile=WORTHWHILE):
+    """The verdict on a paired sensitivity difference measured on ``n_test`` test images of
+    the class (rule in the module docstring): 'helps', 'hurts', 'no measurable effect', or
+    'undetermined: <why>'."""
+    if n_test == 0:
+        return "undetermined: the class has no test images"
+    smallest = detectable(difference, n_test)
+    if smallest is None:
+        return "undetermined: one repeat gives no interval (run --repeats 3 or more)"
     if difference["low"] > 0:
         return "helps"
     if difference["high"] < 0:
         return "hurts"
-    return "no measurable effect"
+    if smallest <= worthwhile:
+        return "no measurable effect"
+    reasons = []
+    if 1.0 / n_test > worthwhile:
+        reasons.append(f"test images ({n_test})")
+    if difference["half_width"] > worthwhile:
+        reasons.append(f"repeats ({difference['n']})")
+    what = "any difference" if smallest >= 1 else f"less than {smallest:+.3f}"
+    return f"undetermined: too few {' and '.join(reasons)} to detect {what}"

@@ -34,6 +34,7 @@ class Source:
     trained_on: int = None     # number of image ids in trained_images.txt, if any
     images_folder: str = None  # the folder the images are read from (generated, for a run)
     available: int = None      # images in that folder
+    copying: dict = None       # the data-copying test of its images (check_copying)
 
     def describe(self):
         what = f"GAN run {self.spec}" if self.kind == "run" else f"folder {self.path}"
@@ -104,6 +105,37 @@ def check_leak(source, split, log=print):
                             f"files are named like validation/test images (e.g. {copies[0]})")
 
 
+def check_copying(source, train_uint8, heldout_uint8, generated_uint8):
+    """The data-copying test (skingan.copying, pixels-32 feature) of the source's images
+    against the class's real training-fold images, with its validation and test images as
+    the held-out set; stored in source.copying. The rare classes' held-out sets are small:
+    the most cells up to the default that they fill (fewer is still the paper's test, coarser);
+    {"C_T": None, "reason": ...} when none works."""
+    from skingan import copying
+    reason = "no synthetic images"
+    if len(generated_uint8) and len(heldout_uint8) and len(train_uint8):
+        feats = copying.pixel_features(train_uint8, heldout_uint8, generated_uint8)
+        for cells in range(copying.DEFAULT_CELLS, 0, -1):
+            try:
+                result, _ = copying.run_test(*feats, feature=copying.PIXEL_FEATURE, cells=cells)
+            except copying.CopyingError as err:
+                reason = str(err)
+                continue
+            source.copying = {k: result[k] for k in ("C_T", "near_copy_fraction", "cells",
+                                                     "feature", "copies")}
+            return source.copying
+    source.copying = {"C_T": None, "reason": reason}
+    return source.copying
+
+
+def copying_text(info):
+    """The report's words for a source's check_copying result."""
+    if not info or info.get("C_T") is None:
+        return "data copying: not tested" + (f" ({info['reason']})" if info else "")
+    return (f"data copying: C_T {info['C_T']:.2f}, near copies {info['near_copy_fraction']:.2f} "
+            f"({info['feature']}, {info['cells']} cells; C_T < -3: copies)")
+
+
 def check_folder_resolution(source, resolution):
     """Refuse a folder whose images are smaller than the classifier input: upscaled, they
     would differ from the real images in sharpness alone, a cue the classifier can learn."""
@@ -120,11 +152,11 @@ def check_folder_resolution(source, resolution):
                         f"of at least {resolution} px or a lower --resolution")
 
 
-def generate_from_run(run, n, seed, models_dir, min_resolution, class_name=None):
-    """The one call into skingan.sampling: ``n`` uint8 images (n, R, R, 3) from GAN run ``run``,
-    image i drawn from seed ``seed + i``; from a class-conditional run, of ``class_name``.
-    Refuses a generator whose R < min_resolution."""
-    from skingan.sampling import generate_images, load_generator
+def open_run(run, models_dir, min_resolution, class_name=None):
+    """GAN run ``run``'s generator, checked: (skingan.sampling's bundle, the label of
+    ``class_name`` for a class-conditional run, else None). Refuses an unknown class and a
+    generator whose R < min_resolution."""
+    from skingan.sampling import load_generator
     bundle = load_generator(run, models_dir)
     label = None
     if bundle.classes is not None:
@@ -136,18 +168,41 @@ def generate_from_run(run, n, seed, models_dir, min_resolution, class_name=None)
         raise UserError(f"--synthetic: run {run} makes {bundle.resolution}x{bundle.resolution} "
                         f"images, smaller than the classifier's --resolution {min_resolution}; "
                         "train the GAN at that resolution or lower --resolution")
+    return bundle, label
+
+
+def check_run(source, models_dir, min_resolution):
+    """Before any work: a run source's generator loads, knows its class and is large
+    enough (UserError otherwise)."""
+    open_run(source.path, models_dir, min_resolution, source.class_name)
+
+
+def generate_from_run(run, n, seed, models_dir, min_resolution, class_name=None, log=print):
+    """The one call into skingan.sampling: ``n`` uint8 images (n, R, R, 3) from GAN run
+    ``run``, image i drawn from seed ``seed + i``; from a class-conditional run, of
+    ``class_name``. Refuses a generator whose R < min_resolution. A progress line about every
+    10 s."""
+    import time
+
+    from skingan.sampling import generate_images
+    bundle, label = open_run(run, models_dir, min_resolution, class_name)
     if n == 0:
         return np.zeros((0, bundle.resolution, bundle.resolution, 3), np.uint8)
-    return np.concatenate([images for _, images
-                           in generate_images(bundle, n, seed, batch_size=64,
-                                                       label=label)])
+    batches, done, last = [], 0, time.perf_counter()
+    for _, images in generate_images(bundle, n, seed, batch_size=64, label=label):
+        batches.append(images)
+        done += len(images)
+        if time.perf_counter() - last > 10 and done < n:
+            log(f"generating {class_name or ''} images: {done}/{n}")
+            last = time.perf_counter()
+    return np.concatenate(batches)
 
 
 def materialise_run(source, n, seed, models_dir, out_folder, min_resolution, log=print):
     """Generate ``n`` images of a run source into ``out_folder`` (seedNNNNNN.png), copy its
     trained_images.txt beside them, and point the source at that folder."""
     images = generate_from_run(source.path, n, seed, models_dir, min_resolution,
-                               source.class_name)
+                               source.class_name, log)
     if os.path.isdir(out_folder):
         shutil.rmtree(out_folder)
     os.makedirs(out_folder)

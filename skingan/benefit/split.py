@@ -123,17 +123,19 @@ def read_split(path):
 
 
 def load_or_make_split(path, records, test_fraction=0.15, val_fraction=0.15, seed=0,
-                       log=print):
-    """The split in ``path`` if it exists (checked against ``records``), else a new one
-    written there. Returns ({image id: fold}, reused: bool)."""
+                       log=print, write=True):
+    """The split in ``path`` if it exists (checked against ``records``), else a new one,
+    written there unless ``write`` is False (the caller writes it with ``write_split`` once
+    every check has passed). Returns ({image id: fold}, reused: bool)."""
     if os.path.exists(path):
         split = read_split(path)
         check_split(split, records)
         log(f"reusing the split in {path}")
         return split, True
     split = make_split(records, test_fraction, val_fraction, seed, log)
-    write_split(path, split, records)
-    log(f"wrote a new split to {path}")
+    if write:
+        write_split(path, split, records)
+        log(f"wrote a new split to {path}")
     return split, False
 
 

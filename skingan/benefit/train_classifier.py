@@ -5,6 +5,8 @@ Input is the project's tf.data stream (``data_loader.make_dataset``): float batc
 step s a pure function of (seed, s); the labels of the same samples are streamed beside it.
 An epoch is ceil(M / B) steps over the M training images. Training stops early on the
 validation loss and the best epoch's weights are restored before predicting the test fold.
+Validation and test predictions are eager model calls (``predict``): no tf.function is built
+for them, so nothing is retraced from one repeat's new model to the next.
 """
 import dataclasses
 import math
@@ -49,25 +51,15 @@ def training_stream(images, labels, batch_size, seed):
     return tf.data.Dataset.zip((pixels, classes))
 
 
-def eval_stream(images, labels=None, batch_size=64):
-    """Finite, ordered tf.data stream of images (b, R, R, 3) float32 in [0, 255] (and their
-    labels), read batch by batch from a uint8 array, so nothing large enters the graph."""
-    import tensorflow as tf
-    shape = (None,) + images.shape[1:]
-
-    def batch(i):
-        i = int(i)
-        return images[i * batch_size:(i + 1) * batch_size].astype(np.float32)
-
-    def load(i):
-        x = tf.numpy_function(batch, [i], tf.float32, stateful=False)
-        x.set_shape(shape)
-        if labels is None:
-            return x
-        return x, tf.constant(labels.astype(np.int32))[i * batch_size:(i + 1) * batch_size]
-
-    steps = math.ceil(len(images) / batch_size)
-    return tf.data.Dataset.range(steps).map(load).prefetch(tf.data.AUTOTUNE)
+def predict(model, images, batch_size):
+    """Class probabilities (N, C) of uint8 images (N, R, R, 3), one eager model call per
+    batch. Keras' model.predict would build and trace a new tf.function for every repeat's
+    new model and call it only a few times, so TensorFlow warns of retracing after a few
+    repeats; an eager call traces nothing (over the few batches of a test or validation
+    fold, tracing costs more than it saves)."""
+    batches = [np.asarray(model(images[i:i + batch_size].astype(np.float32), training=False))
+               for i in range(0, len(images), batch_size)]
+    return np.concatenate(batches) if batches else np.zeros((0, model.output_shape[-1]))
 
 
 def balanced_class_weights(labels, num_classes):
@@ -75,6 +67,22 @@ def balanced_class_weights(labels, num_classes):
     from sklearn.utils.class_weight import compute_class_weight
     weights = compute_class_weight("balanced", classes=np.arange(num_classes), y=labels)
     return {k: float(w) for k, w in enumerate(weights)}
+
+
+def _eager_validation(images, labels, batch_size):
+    """A Keras callback putting val_loss (sparse categorical cross-entropy, Keras' own) and
+    val_accuracy into each epoch's logs, from one eager pass over the validation fold (see
+    ``predict``: Keras' validation would trace a new function for every repeat's model, called
+    only a few times when training is short). Listed before EarlyStopping, which reads them."""
+    import keras
+
+    class EagerValidation(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            probabilities = predict(self.model, images, batch_size)           # (N, C)
+            loss = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+            logs["val_loss"] = float(np.mean(np.asarray(loss)))
+            logs["val_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == labels))
+    return EagerValidation()
 
 
 def _epoch_line(tag, epochs, log):
@@ -102,6 +110,8 @@ def fit_and_predict(settings, train_set, val_images, val_labels, test_images, nu
     import keras
 
     from skingan.benefit.backbones import build_classifier
+    log(f"{tag} seed {seed}: up to {settings.epochs} epochs (the first one also compiles "
+        "the train step) ...")
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     model = build_classifier(settings.backbone, settings.resolution, num_classes,
@@ -118,10 +128,9 @@ def fit_and_predict(settings, train_set, val_images, val_labels, test_images, nu
         training_stream(train_set.images, train_set.labels, settings.batch_size, seed),
         steps_per_epoch=math.ceil(len(train_set.labels) / settings.batch_size),
         epochs=settings.epochs, class_weight=weights,
-        validation_data=eval_stream(val_images, val_labels, settings.batch_size),
-        callbacks=[stopper, _epoch_line(tag, settings.epochs, log)], shuffle=False, verbose=0)
-    probabilities = model.predict(eval_stream(test_images, batch_size=settings.batch_size),
-                                  verbose=0)
+        callbacks=[_eager_validation(val_images, val_labels, settings.batch_size), stopper,
+                   _epoch_line(tag, settings.epochs, log)], shuffle=False, verbose=0)
+    probabilities = predict(model, test_images, settings.batch_size)
     epochs_run = len(history.history["loss"])
     return {"probabilities": np.asarray(probabilities, np.float64),
             "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
