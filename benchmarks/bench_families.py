@@ -46,7 +46,8 @@ import re
 import statistics
 import time
 
-from benchmarks.bench_limited_data import generated, parse_bench_args, run_in_tempdir
+from benchmarks.bench_limited_data import (generated, parse_bench_args, run_in_tempdir,
+                                           train_run)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -145,22 +146,9 @@ def _knows_heuristic():
 
 def train_one(model, arm, seed, train_dir, root, steps, channel_base):
     """Train one run; returns (loop.train's result, its settings, the losses.csv log)."""
-    import numpy as np
-
-    from skingan.config import resolve_config
-    from skingan.loop import train
     run = f"{model}-{re.sub('[^a-z0-9]+', '-', arm)}-seed{seed}"
-    log_every = max(1, steps // 20)
-    explicit = dict(data=train_dir, model=model, resolution=RESOLUTION, batch_size=BATCH,
-                    steps=steps, seed=seed, log_every=log_every, sample_every=steps,
-                    checkpoint_every=steps, keep_checkpoints=1, run=run,
-                    **run_settings(model, arm, channel_base))
-    models, results = os.path.join(root, "models"), os.path.join(root, "results")
-    run, cfg = resolve_config(explicit, models)
-    result = train(cfg, run, models, results, log=quiet, handle_signals=False)
-    log = np.genfromtxt(os.path.join(result["results_dir"], "losses.csv"), delimiter=",",
-                        names=True)
-    return result, cfg, np.atleast_1d(log)
+    return train_run(model, run, train_dir, root, steps, seed,
+                     run_settings(model, arm, channel_base), log_every=max(1, steps // 20))
 
 
 def d_probe(result, cfg, sets, fakes):

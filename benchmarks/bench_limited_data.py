@@ -68,23 +68,31 @@ def write_sets(root):
     return folders["train"], loaded
 
 
-def train_arm(model, arm, seed, data, root, steps, arms=None):
-    """Train one arm (a name in `arms`, default ARMS); returns loop.train's result, the
-    settings and the final ADA p (None without ADA)."""
+def train_run(model, run, data, root, steps, seed, settings, log_every=None):
+    """Train one benchmark run through the real loop: the shared batch, resolution and
+    schedule (one grid and one checkpoint, at the end) plus `settings`; returns loop.train's
+    result, the settings and losses.csv as a structured array."""
     import numpy as np
 
     from skingan.config import resolve_config
     from skingan.loop import train
-    run = f"{model}-{arm.replace(' ', '').replace('=', '').replace('.', '')}-seed{seed}"
     explicit = dict(data=data, model=model, resolution=RESOLUTION, batch_size=BATCH,
-                    steps=steps, seed=seed, log_every=steps, sample_every=steps,
-                    checkpoint_every=steps, keep_checkpoints=1, run=run,
-                    **(ARMS if arms is None else arms)[arm])
+                    steps=steps, seed=seed, log_every=log_every or steps, sample_every=steps,
+                    checkpoint_every=steps, keep_checkpoints=1, run=run, **settings)
     models, results = os.path.join(root, "models"), os.path.join(root, "results")
     run, cfg = resolve_config(explicit, models)
     result = train(cfg, run, models, results, log=quiet, handle_signals=False)
     log = np.genfromtxt(os.path.join(result["results_dir"], "losses.csv"), delimiter=",",
                         names=True)
+    return result, cfg, np.atleast_1d(log)
+
+
+def train_arm(model, arm, seed, data, root, steps, arms=None):
+    """Train one arm (a name in `arms`, default ARMS); returns loop.train's result, the
+    settings and the final ADA p (None without ADA)."""
+    run = f"{model}-{arm.replace(' ', '').replace('=', '').replace('.', '')}-seed{seed}"
+    result, cfg, log = train_run(model, run, data, root, steps, seed,
+                                 (ARMS if arms is None else arms)[arm])
     p = float(log["ada_p"][-1]) if "ada_p" in log.dtype.names else None
     return result, cfg, p
 
