@@ -322,15 +322,15 @@ def test_rng_and_controller_resume_from_a_checkpoint_to_identical_batches(tmp_pa
 
 def test_lsgan_heuristic_is_the_mean_real_output_and_sign_its_sign():
     logits = [[0.9], [0.7], [-0.2], [0.6]]
-    sign = ada.AdaController(heuristic="sign")
-    lsgan = ada.AdaController(heuristic="lsgan")
+    sign = ada.AdaController(**PAPER, heuristic="sign")
+    lsgan = ada.AdaController(**PAPER, heuristic="lsgan")
     for c in (sign, lsgan):
         c.accumulate(tf.constant(logits, tf.float32))
         c.adjust(16)
     np.testing.assert_allclose(sign.rt.numpy(), (1 + 1 - 1 + 1) / 4, rtol=1e-6)
     np.testing.assert_allclose(lsgan.rt.numpy(), (0.9 + 0.7 - 0.2 + 0.6) / 4, rtol=1e-6)
     with pytest.raises(ValueError, match="heuristic"):
-        ada.AdaController(heuristic="mean")
+        ada.AdaController(**PAPER, heuristic="mean")
 
 
 def dropout_head(margin, spread=0.1, features=128, rate=0.6):
@@ -357,8 +357,8 @@ def test_under_dropout_the_sign_heuristic_misses_a_separated_real_set_and_lsgans
     np.testing.assert_allclose(head(features, training=False).numpy(), 0.8, atol=1e-5)
     noisy = head(features, training=True)
     assert 1.2 < float(tf.math.reduce_std(noisy)) < 1.6
-    sign = ada.AdaController(heuristic="sign")
-    lsgan = ada.AdaController(heuristic="lsgan")
+    sign = ada.AdaController(**PAPER, heuristic="sign")
+    lsgan = ada.AdaController(**PAPER, heuristic="lsgan")
     for c in (sign, lsgan):
         c.p.assign(0.5)
         c.accumulate(noisy)
@@ -371,7 +371,7 @@ def test_sl_stylegan_runs_default_to_the_lsgan_heuristic_and_old_runs_keep_the_s
     import json
 
     from skingan import steps
-    from skingan.components import make_ada
+    from skingan.components import make_augment
     from skingan.config import resolve_config
     data = tmp_path / "data"
     data.mkdir()
@@ -379,12 +379,12 @@ def test_sl_stylegan_runs_default_to_the_lsgan_heuristic_and_old_runs_keep_the_s
                             ("stylegan2", "sign")):
         _, cfg = resolve_config(dict(model=model, data=str(data), augment="ada"), tmp_path)
         assert cfg["ada_heuristic"] == expected, model
-        assert make_ada(cfg).heuristic == expected, model
+        assert make_augment(cfg).heuristic == expected, model
     # the step hands the controller's heuristic to each replica's statistics
     logits = tf.constant([[0.5], [-0.25], [0.25]])
-    stats = steps._real_sign_stats(ada.AdaController(heuristic="lsgan"), logits)
+    stats = steps._real_sign_stats(ada.AdaController(**PAPER, heuristic="lsgan"), logits)
     np.testing.assert_allclose(stats["real_sign_sum"].numpy(), 0.5)
-    stats = steps._real_sign_stats(ada.AdaController(heuristic="sign"), logits)
+    stats = steps._real_sign_stats(ada.AdaController(**PAPER, heuristic="sign"), logits)
     np.testing.assert_allclose(stats["real_sign_sum"].numpy(), 1.0)
     # a run written before the setting existed: its config.json has no ada_heuristic
     _, cfg = resolve_config(dict(model="sl-stylegan", data=str(data), augment="ada",

@@ -153,7 +153,7 @@ def test_every_transform_commutes_with_the_map_between_the_two_ranges():
     # saturation, contrast, the translation's fill and the cutout's fill alike. (Issue 21
     # asked whether DiffAugment's grey samples on SL-StyleGAN come from a range mismatch.)
     x01 = tf.constant(np.random.RandomState(4).uniform(0, 1, (8, 16, 16, 3)), tf.float32)
-    params = augment.draw_params(tf.random.Generator.from_seed(11), 8, augment.POLICIES)
+    params = augment.draw_params(tf.random.Generator.from_seed(11), 8, AUGMENT_POLICIES)
     on01 = augment.apply(x01, params, (0.0, 1.0)).numpy()
     on11 = augment.apply(x01 * 2 - 1, params, (-1.0, 1.0)).numpy()
     np.testing.assert_allclose(on01, (on11 + 1) / 2, atol=1e-5)
