@@ -365,10 +365,12 @@ def test_check_run_says_ok_for_every_file_of_an_intact_run(run, capsys):
                             "--results-dir", run.results]) == 0
     out = [line for line in capsys.readouterr().out.splitlines()
            if not line.startswith("device:")]              # the start-up banner
-    assert [line.split()[1].rstrip(":") for line in out[:-1]] == files + ["results/r/losses.csv"]
+    # the run scored itself at its end (on by default), so Results/ holds metrics.csv too
+    logs = ["results/r/losses.csv", "results/r/metrics.csv"]
+    assert [line.split()[1].rstrip(":") for line in out[:-1]] == files + logs
     assert all(line.startswith("ok ") for line in out[:-1])
-    assert out[-2] == "ok       results/r/losses.csv: 6 rows, steps 1-6"
-    assert out[-1] == f"run 'r': all {len(files) + 1} files ok"
+    assert out[-3] == "ok       results/r/losses.csv: 6 rows, steps 1-6"
+    assert out[-1] == f"run 'r': all {len(files) + 2} files ok"
 
 
 @pytest.mark.slow
@@ -412,7 +414,7 @@ def test_check_run_finds_a_torn_row_in_the_results_logs(run, capsys):
     losses.write_text(losses.read_text() + "7,0.12")
     (run.results / "r" / "metrics.csv").write_text("step,swd,fid\n2,50.1,\n4,48,,\n")
     code, lines, err = check_run_lines(run, capsys)
-    assert code == 2 and "2 of 13 files are damaged" in err
+    assert code == 2 and "2 of 14 files are damaged" in err
     assert lines["results/r/losses.csv"].startswith("DAMAGED")
     assert "torn row at line 8: a last line without its newline" in lines["results/r/losses.csv"]
     assert "line 3: 4 fields, the header has 3" in lines["results/r/metrics.csv"]
