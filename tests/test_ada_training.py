@@ -67,8 +67,10 @@ def test_ada_resume_is_bit_identical_and_continues_with_the_same_p(tmp_path, tin
     # ada_kimg 0.02: p moves by 4 * 4 / 20 = 0.8 at each adjustment (after steps 4 and 8),
     # target 0: up while more reals are on the real side than not. The checkpoint at step 5
     # holds p = 0.8 and one iteration's worth of accumulated signs.
+    # eval_every 0: a stop scores the generator at its end, so an interrupted run has one
+    # score more than a straight one (and may keep another best step); ADA's state is the point
     options = dict(model="dcgan", augment="ada", ada_kimg=0.02, ada_target=0.0,
-                   checkpoint_every=5)
+                   checkpoint_every=5, eval_every=0)
     straight = run_training(tmp_path / "a", tiny_images, steps=10, **options)
     first = run_training(tmp_path / "b", tiny_images, steps=5, **options)
     half = checkpoint_values(first)
