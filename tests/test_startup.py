@@ -60,6 +60,13 @@ def test_the_family_resolutions_are_the_model_files():
         assert family.resolutions == family.builders().ALLOWED_RESOLUTIONS, family.name
 
 
+def default_sigint():
+    """preexec_fn: the child starts with SIGINT's default disposition, as under a terminal
+    (a shell's background job, CI's for one, inherits SIGINT ignored, and Python then
+    installs no KeyboardInterrupt handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_when(proc, started, timeout=120):
     """Send SIGINT to `proc` once started() is true; False if it ended first."""
     deadline = time.monotonic() + timeout
@@ -90,7 +97,7 @@ def test_ctrl_c_while_tensorflow_loads_is_one_line(tmp_path, script, flags, line
                   "--results-dir", str(tmp_path / "results"), "--cache-dir", "none"]
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, script), *flags],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=str(tmp_path))
+                            env=env, cwd=str(tmp_path), preexec_fn=default_sigint)
     try:
         assert interrupt_when(proc, marker.exists), proc.communicate()
         out, err = proc.communicate(timeout=60)
@@ -115,7 +122,8 @@ def test_ctrl_c_during_the_real_tensorflow_import(tmp_path):
          "--resolution", "16", "--channel-scale", "0.05", "--models-dir",
          str(tmp_path / "models"), "--results-dir", str(tmp_path / "results"),
          "--cache-dir", "none"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(tmp_path),
+        preexec_fn=default_sigint)
 
     def tensorflow_mapped():
         try:
