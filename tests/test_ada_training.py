@@ -33,6 +33,7 @@ def build(model, batch=4, resolution=16, **options):
     return parts, real
 
 
+@pytest.mark.slow
 def test_r1_is_taken_on_the_augmented_reals(monkeypatch):
     seen = tf.Variable(tf.zeros([4, 16, 16, 3]))   # the images R1 differentiates D at
     original = losses.discriminator_with_r1
@@ -63,6 +64,7 @@ def test_r1_is_taken_on_the_augmented_reals(monkeypatch):
     assert r1["p"] != r1["p0"]
 
 
+@pytest.mark.slow
 def test_ada_resume_is_bit_identical_and_continues_with_the_same_p(tmp_path, tiny_images):
     # ada_kimg 0.02: p moves by 4 * 4 / 20 = 0.8 at each adjustment (after steps 4 and 8),
     # target 0: up while more reals are on the real side than not. The checkpoint at step 5
@@ -91,6 +93,7 @@ def test_ada_resume_is_bit_identical_and_continues_with_the_same_p(tmp_path, tin
     assert p[3] > 0 and p[:3] == [0, 0, 0]
 
 
+@pytest.mark.slow
 def test_ada_p_fixes_p_and_a_resume_must_keep_the_ada_settings(tmp_path, tiny_images):
     flags = ["--data", str(tiny_images), "--run", "fixed", "--model", "dcgan",
              "--resolution", "16", "--batch-size", "4", "--channel-scale", "0.125",

@@ -258,6 +258,7 @@ def test_generate_refuses_unknown_or_missing_class(tmp_path, conditional_run, fl
                                                       "--out", str(tmp_path / "x"), *flags])
 
 
+@pytest.mark.slow
 def test_truncation_centre_is_per_class(tmp_path, colour_data):
     result = run_train(tmp_path, "--data", colour_data, "--conditional", "--model",
                        "sl-stylegan", "--steps", "2")
@@ -352,6 +353,7 @@ def test_conditional_runs_under_mirrored_strategy_as_on_one_device(tmp_path, col
                 assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (model, one, two)
 
 
+@pytest.mark.slow
 def test_lazy_r1_takes_the_labels_on_both_branches(tmp_path, colour_data):
     """--r1-every 2: iteration 0 runs the R1 branch, iteration 1 the plain one; both give the
     conditional D its labels."""

@@ -47,6 +47,7 @@ def test_cli_without_weights_reports_swd_and_explains(folders):
     assert "SWD average" in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_with_random_small_feature_net(folders):
     base, real, fake = folders
     out = base / "random.json"

@@ -135,6 +135,7 @@ def test_adain_output_and_gradients_equal_the_autodiff_formula():
                                    atol=1e-5 * np.abs(ref).max(), err_msg=name)
 
 
+@pytest.mark.slow
 def test_training_steps_equal_those_with_the_autodiff_adain(monkeypatch):
     """Three SL-StyleGAN train steps (same seeds, same batch) with the hand-written AdaIN
     gradient and with the autodiff one give the same losses and weights to float tolerance."""

@@ -54,6 +54,7 @@ def changed(before, model):
     return [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.trainable_variables)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
 def test_step_gives_finite_losses_and_moves_both_networks(model):
     g, d, step, real = build_for_step(model)
@@ -66,6 +67,7 @@ def test_step_gives_finite_losses_and_moves_both_networks(model):
     assert all(changed(d0, d)), "every discriminator variable should get a gradient"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["sl-stylegan", "dcgan"])
 def test_d_update_leaves_g_alone_and_g_update_leaves_d_alone(model):
     # With G's learning rate at 0 only the D update can move anything: G must stay put.
@@ -300,6 +302,7 @@ def sl_stylegan_steps(r1_every=None, n=4):
     return metrics, parts
 
 
+@pytest.mark.slow
 def test_r1_every_1_is_bit_identical_to_the_step_without_the_option():
     (plain, a), (every1, b) = sl_stylegan_steps(None), sl_stylegan_steps(1)
     assert b.cfg["r1_every"] == 1
@@ -319,6 +322,7 @@ def test_r1_every_1_is_bit_identical_to_the_step_without_the_option():
     assert conditionals(sl_stylegan_steps(2, n=0)[1]) != []
 
 
+@pytest.mark.slow
 def test_r1_every_2_applies_r1_on_even_iterations_with_twice_the_weight():
     (every1, _), (every2, parts) = sl_stylegan_steps(1), sl_stylegan_steps(2)
     r1 = [m["r1"] for m in every2]
