@@ -22,6 +22,26 @@ metrics.csv. Family defaults otherwise, 32 px, batch 16, seed 0.
 
 The test: skingan.copying, pixels-32 feature (no InceptionV3 weights on this machine),
 5 cells (the default), C_T < -3 read as copying.
+
+--long (does copying grow with training? docs/bench-copying.md):
+
+    python -m benchmarks.bench_copying --long --data ph2 --out copying.jsonl --work runs
+    python -m benchmarks.bench_copying --long --families dcgan --extra-seeds dcgan=1,2 ...
+    python -m benchmarks.bench_copying --table --out a.jsonl,b.jsonl     # the table so far
+
+The same three sets (100 training images, 300 held-out, 300 fresh; ph2 split by lesion
+pair). The test needs at least MIN_HELDOUT_PER_CELL x 5 cells = 20 held-out images; 300 give
+every cell about 60, and SWD its 300. Each family (SL-StyleGAN, DCGAN, StyleGAN2 with
+bench_families' CHANNEL_BASE and ADA at --ada-kimg ADA_KIMG, each family's default arm there)
+trains once through the real loop (loop.train, 32 px, batch 16, family defaults otherwise)
+on the 100 training images alone, to the last of --points, keeping a checkpoint at every
+point. Each point's shown generator (EMA for StyleGAN2) is read back from its checkpoint
+and makes 300 images from fixed latents; they are scored with the cells fitted once on the
+training set (pixels-32 with the training set's statistics, k-means seed 0): C_T, the
+near-copy fraction, the median NN-distance ratio, SWD x 10^3 against the 300 held-out
+images and against the training images x 3. Every point is one JSON line in --out as soon
+as it is scored; a rerun skips those, scores the checkpoints an interrupted run left, and
+resumes the run from its newest checkpoint (--no-train: score only).
 """
 import argparse
 import csv
