@@ -351,9 +351,9 @@ def long_main(args):
 
 def long_table(rows):
     """The markdown table of --long's JSON lines: the references, then each run's points."""
-    lines = ["| data | generated images | seed | step | kimg | epochs | C_T | near copies | "
-             "NN ratio | SWD x 10^3 vs held-out | vs train x3 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| data | generated images | seed | step | kimg | epochs | C_T | cells used | "
+             "near copies | NN ratio | SWD x 10^3 vs held-out | vs train x3 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     refs = [r for r in rows if r["family"] == "reference"]
     runs = sorted((r for r in rows if r["family"] != "reference"),
                   key=lambda r: (r["data"], r["family"], r["seed"], r["step"]))
@@ -365,7 +365,8 @@ def long_table(rows):
         kimg = "" if r["family"] == "reference" else f"{r['kimg']:g}"
         epochs = "" if r["family"] == "reference" else f"{r['epochs']:g}"
         lines.append(f"| {r['data']} | {name} | {r['seed'] if step != '' else ''} | {step} | "
-                     f"{kimg} | {epochs} | {r['c_t']:.2f} | {r['near_copies']:.3f} | "
+                     f"{kimg} | {epochs} | {r['c_t']:.2f} | {r['cells_used']}/{r['cells']} | "
+                     f"{r['near_copies']:.3f} | "
                      f"{r['nn_ratio']:.3f} | {r['swd_heldout']:.1f} | {r['swd_train']:.1f} |")
     return lines
 
