@@ -170,14 +170,6 @@ def long_sets(tag, root, ph2):
     return folder, loaded
 
 
-def long_plan(families, extra_seeds, points):
-    """[(step, family, seed)] in the order they are run: point by point, every family's
-    seed 0 first, then the extra seeds, so that an interrupted benchmark leaves every run
-    scored to the same point."""
-    runs = [(f, 0) for f in families] + [(f, s) for f, seeds in extra_seeds for s in seeds]
-    return [(step, f, s) for step in points for f, s in runs]
-
-
 def parse_extra_seeds(text):
     """'sl-stylegan=1,2;dcgan=1' -> [("sl-stylegan", [1, 2]), ("dcgan", [1])]."""
     out = []
