@@ -65,6 +65,7 @@ COND_ARMS = {
 OLD_CLASSIFY = dict(model="dcgan", resolution=32, steps=600, batch_size=32, channel_scale=0.5)
 CLASSIFY_ARMS = {
     "classify old": OLD_CLASSIFY,
+    "classify ema": dict(OLD_CLASSIFY, ema=0.99),
     "classify full": dict(OLD_CLASSIFY, channel_scale=1.0),
     "classify 300": dict(OLD_CLASSIFY, steps=300),
     "classify b64": dict(OLD_CLASSIFY, batch_size=64, steps=300, channel_scale=1.0),
@@ -187,6 +188,7 @@ def run_one(mode, name, flags, seed, root, grids, record, held_out):
 
     from skingan import colour
     from skingan.metrics import swd
+    from skingan.monitoring import HealthMonitor
     run = f"{name.replace(' ', '-')}-seed{seed}"
     models, results = os.path.join(root, "models"), os.path.join(root, "results")
     record.reset()
@@ -202,14 +204,19 @@ def run_one(mode, name, flags, seed, root, grids, record, held_out):
     share = HELD_OUT // len(held_out)          # SWD: HELD_OUT reals, the classes in equal parts
     reals = np.concatenate([images[:share] for images in held_out.values()])
     score = swd(reals, fakes)["average"]
-    colours = {}
+    colours, within = {}, {}
     for name in held_out:
         mine = fakes if labels is None else fakes[labels == cfg["classes"].index(name)]
         colours[name] = colour.compare(mine, held_out[name])
+        # the monitor's score within one class (its own score pools a conditional grid's
+        # classes, so rows that each repeat one lesion still differ from one another)
+        within[name] = (HealthMonitor.diversity(mine[:75])
+                        / HealthMonitor.diversity(held_out[name][:75]))
     checked = [r for _, r, after_warmup in record.ratios if after_warmup]
     row = dict(final=record.ratios[-1][1] if record.ratios else float("nan"),
                low=min(checked) if checked else float("nan"),
                warned=record.warned, swd=score, seconds=seconds, cpu=cpu, colours=colours,
+               within=within,
                looks=all(colour.looks_like(c) for c in colours.values()),
                trace=" ".join(f"{s}:{r:.2f}" for s, r, _ in record.ratios))
     keras.backend.clear_session()
@@ -223,8 +230,8 @@ def table(rows):
     lines = ["| arm | final diversity, each seed | min after warm-up | warned | "
              "SWD x 10^3, median (range) | colour distance per class "
              f"({', '.join(classes)}), each seed | off-palette %, worst class | colours pass | "
-             "wall s, median | CPU s, median |",
-             "|---|---|---|---|---|---|---|---|---:|---:|"]
+             "diversity within a class, lowest | wall s, median | CPU s, median |",
+             "|---|---|---|---|---|---|---|---|---|---:|---:|"]
     for arm, runs in rows.items():
         swds = [r["swd"] for r in runs]
         finals = ", ".join(f"{r['final']:.2f}" for r in runs)
@@ -237,9 +244,11 @@ def table(rows):
         offs = ", ".join(f"{100 * max(c['off_palette'] for c in r['colours'].values()):.0f}"
                          for r in runs)
         looks = sum(r["looks"] for r in runs)
+        within = ", ".join(f"{min(r['within'].values()):.2f}" for r in runs)
         lines.append(f"| {arm} | {finals} | {lows} | {warned}/{len(runs)} | "
                      f"{statistics.median(swds):.0f} ({min(swds):.0f} - {max(swds):.0f}) | "
-                     f"{dists} | {offs} | {looks}/{len(runs)} | {seconds:.0f} | {cpu:.0f} |")
+                     f"{dists} | {offs} | {looks}/{len(runs)} | {within} | {seconds:.0f} | "
+                     f"{cpu:.0f} |")
     return "\n".join(lines)
 
 
@@ -281,7 +290,8 @@ def main(argv=None):
                     f"{row['swd']:6.1f}  colours {'pass' if row['looks'] else 'FAIL'}  "
                     f"{row['seconds']:.0f} s ({row['cpu']:.0f} CPU s)   [{row['trace']}]")
                 for name, figures in row["colours"].items():
-                    log(f"      {name:4s} {colour.describe(figures)}")
+                    log(f"      {name:4s} {colour.describe(figures)}; diversity within the "
+                        f"class {row['within'][name]:.2f}")
         return rows
     rows = bld.run_in_tempdir("bench_demo", budget, body)
     print(table(rows))
