@@ -53,7 +53,7 @@ the z are i.i.d., so any half is the same estimator.)
 """
 import tensorflow as tf
 
-from skingan import losses
+from skingan import losses, steps
 from skingan.conditional import with_labels
 from skingan.steps import (SUMMED, _ada, _adapter, _augmenter, _compile, _critic,
                            _discriminator_stats, _global_batch, _label_drawer, _real_sign_stats,
@@ -375,4 +375,6 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
         state.batch_idx.assign_add(1)
         return adapt(metrics, n)
 
-    return _compile(step, strategy, jit_compile)
+    # R1 and the path length are double backwards through D's and G's conv + bias + lrelu:
+    # the remapper's `remapper failed` line where oneDNN is on (steps.R1_GRAPPLER_OPTIONS)
+    return _compile(step, strategy, jit_compile, steps.R1_GRAPPLER_OPTIONS)
