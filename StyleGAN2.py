@@ -23,7 +23,6 @@ discriminator's fc reads (H, W, C) where NVlabs reads (C, H, W), and kernels are
 
 CLI: ``python StyleGAN2.py --summary 256 --config paper256`` prints the parameter counts.
 """
-import argparse
 import math
 
 import keras
@@ -34,7 +33,7 @@ from keras import ops
 from skingan import errors
 from skingan.conditional import SecondMomentNorm
 from skingan.errors import UserError, run_cli
-from skingan.model_summary import count_params, summary_line
+from skingan.model_summary import count_params, summary_cli, summary_line
 
 VALUE_RANGE = (-1.0, 1.0)  # linear output, trained against images in [-1, 1] (NVlabs)
 DEFAULT_RESOLUTION = 256
@@ -835,7 +834,9 @@ def build_pair(resolution, config="auto", num_classes=0, channel_base=None, **ov
 # CLI
 # --------------------------------------------------------------------------------------
 
-def _summaries(generator, discriminator, suffix=""):
+def _summaries(pair, suffix=""):
+    """G's line, its mapping network's (parameters and ws shape), D's line."""
+    generator, discriminator = pair
     mapping = get_mapping(generator)
     out = tuple(int(d) for d in mapping.outputs[0].shape[1:])
     return [summary_line(generator, f"stylegan2 generator{suffix}"),
@@ -845,34 +846,16 @@ def _summaries(generator, discriminator, suffix=""):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
-        description="StyleGAN2 (Karras et al. 2020; NVlabs stylegan2-ada-pytorch) generator "
-                    "and discriminator.")
-    parser.add_argument("--summary", type=int, metavar="RESOLUTION",
-                        help="print one summary line each for G, its mapping network and D at "
-                             "this resolution (a power of two, 8 to 1024) and exit")
-    parser.add_argument("--config", default="auto", choices=CONFIGS,
-                        help="NVlabs' configuration (default auto): channel_base, mapping "
-                             "layers, mbstd group, D architecture")
-    parser.add_argument("--channel-base", type=int, default=None, metavar="N",
-                        help="override the configuration's channel_base (fmaps x 32768)")
-    parser.add_argument("--classes", type=int, default=0, metavar="K",
-                        help="also summarise the class-conditional networks for K classes")
-    args = parser.parse_args(argv)
-    if args.summary is None:
-        parser.print_help()
-        return 0
-    if args.classes < 0:
-        raise UserError(f"--classes must be 0 or more, got {args.classes}")
-    for line in _summaries(*build_pair(args.summary, args.config,
-                                       channel_base=args.channel_base)):
-        print(line)
-    if args.classes:
-        pair = build_pair(args.summary, args.config, args.classes,
-                          channel_base=args.channel_base)
-        for line in _summaries(*pair, f", conditional on {args.classes} classes,"):
-            print(line)
-    return 0
+    return summary_cli(
+        argv, "StyleGAN2 (Karras et al. 2020; NVlabs stylegan2-ada-pytorch) generator and "
+              "discriminator.",
+        "a power of two, 8 to 1024", "--channel-base", int, None,
+        "override the configuration's channel_base (fmaps x 32768)",
+        lambda r, channel_base, k, config: build_pair(r, config, k, channel_base=channel_base),
+        options={"--config": dict(default="auto", choices=CONFIGS,
+                                  help="NVlabs' configuration (default auto): channel_base, "
+                                       "mapping layers, mbstd group, D architecture")},
+        lines=_summaries, shows="G, its mapping network and D")
 
 
 if __name__ == "__main__":

@@ -221,7 +221,9 @@ def check_args(args):
     from skingan.config import ADA, parse_augment, resolve_config
     from skingan.families import get_family
     explicit = {k: v for k, v in vars(args).items() if v is not None and k not in PLACES}
-    run, cfg = resolve_config(explicit, args.models_dir)   # checks --augment (parse_augment)
+    # checks --augment (parse_augment) and the resolution; a preset that counts GPUs
+    # (StyleGAN2's auto) computes with 1 here, and main recomputes once TensorFlow is in
+    run, cfg = resolve_config(explicit, args.models_dir, gpus=1)
     if not cfg["conditional"]:
         if "class_balance" in explicit:
             raise UserError("--class-balance needs --conditional")
@@ -255,6 +257,10 @@ def main(argv=None):
         return check_run(args.models_dir, args.check_run, args.results_dir)
     run, cfg, explicit = check_args(args)
     quiet_tf.import_tensorflow(log)          # before anything else imports TensorFlow
+    from skingan.config import resolve_config
+    from skingan.families import get_family
+    if get_family(cfg["model"]).preset:      # its numbers for the GPUs there are
+        run, cfg = resolve_config(explicit, args.models_dir)
     from skingan.loop import NonFiniteLossError, train
 
     cache_dir = None if args.cache_dir.lower() == "none" else args.cache_dir

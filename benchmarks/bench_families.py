@@ -412,9 +412,9 @@ def main(argv=None):
     if own.table:
         print(table(own.out))
         return
-    rest = rest if any(a.startswith("--families") for a in rest) else \
-        rest + ["--families", ",".join(FAMILIES)]
-    steps, seeds, families = parse_bench_args(rest, __doc__.splitlines()[0], 300)
+    # the parents' flags are already out of `rest`; with them --help lists every flag
+    steps, seeds, families = parse_bench_args(rest, __doc__.splitlines()[0], 300,
+                                              parents=[parser], families=FAMILIES)
     seeds = [s for s in seeds if s >= own.first_seed]
     if not os.path.isdir(own.data):
         raise SystemExit(f"error: no patches in {own.data}; run "

@@ -181,13 +181,15 @@ def run_in_tempdir(name, budget, body):
     return result
 
 
-def parse_bench_args(argv, description, default_steps):
-    """(steps, seeds, families) from the flags both quality benchmarks take."""
-    parser = argparse.ArgumentParser(description=description)
+def parse_bench_args(argv, description, default_steps, parents=(), families=FAMILIES):
+    """(steps, seeds, families) from the flags the quality benchmarks take. parents: a
+    benchmark's own parsers (add_help=False), so that --help lists their flags too;
+    families: the --families default."""
+    parser = argparse.ArgumentParser(description=description, parents=list(parents))
     parser.add_argument("--steps", type=int, default=default_steps,
                         help="iterations per run, every arm (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per arm (default: 3)")
-    parser.add_argument("--families", default=",".join(FAMILIES),
+    parser.add_argument("--families", default=",".join(families),
                         help="comma-separated (default: %(default)s)")
     args = parser.parse_args(argv)
     return args.steps, list(range(args.seeds)), [f for f in args.families.split(",") if f]

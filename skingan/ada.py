@@ -235,8 +235,13 @@ def _reflect(index, size):
 
 def _gather_pixels(flat, xs, ys, size):
     """flat (B, R * R, C) at integer (xs, ys) (B, N), reflected into the image -> (B, N, C)."""
-    idx = _reflect(ys, size) * size + _reflect(xs, size)
-    return tf.gather(flat, idx, batch_dims=1)
+    idx = _reflect(ys, size) * size + _reflect(xs, size)                 # (B, N)
+    # The same values as tf.gather(flat, idx, batch_dims=1), gathered on axis 0 of the
+    # (B * R * R, C) pixels: batch_dims' gradient transposes with a computed permutation,
+    # which XLA cannot compile in R1's double backward (--xla with ADA); axis 0's cannot.
+    channels = flat.shape[2] if flat.shape[2] is not None else tf.shape(flat)[2]
+    rows = idx + tf.range(tf.shape(idx)[0])[:, None] * tf.shape(flat)[1]
+    return tf.gather(tf.reshape(flat, [-1, channels]), rows)             # (B, N, C)
 
 
 def _flatten(x):

@@ -73,8 +73,10 @@ def parse_augment(text):
 DEMO_MODEL = "dcgan"
 
 
-def new_run_settings(explicit):
-    """Settings of a new run from the flags given (`explicit`, without 'run')."""
+def new_run_settings(explicit, gpus=None):
+    """Settings of a new run from the flags given (`explicit`, without 'run').
+    gpus: the device count a family's preset computes with (StyleGAN2's auto); None counts
+    them, which imports TensorFlow (train.py's checks before the import pass 1)."""
     is_demo = explicit.get("data") is None
     default = DEMO_MODEL if is_demo and not explicit.get("conditional") \
         else COMMON_DEFAULTS["model"]
@@ -90,7 +92,7 @@ def new_run_settings(explicit):
     cfg.update(explicit)
     if family.preset:  # StyleGAN2's --config: its numbers, unless given
         given = set(explicit) | (set(family.demo) if is_demo else set())
-        cfg = family.preset(cfg, given)
+        cfg = family.preset(cfg, given, gpus)
     cfg["demo"] = is_demo
     parse_augment(cfg["augment"])            # a typo fails here, before any data is read
     if cfg["conditional"]:
@@ -104,11 +106,12 @@ def new_run_settings(explicit):
     return cfg
 
 
-def resolve_config(explicit, models_dir):
+def resolve_config(explicit, models_dir, gpus=None):
     """(run name, settings) from the flags given on the command line.
 
-    `explicit` holds only flags the user gave. A stored run accepts changes only to how long
-    and how it is run (steps or epochs, intervals, XLA, precision, devices).
+    `explicit` holds only flags the user gave (gpus: as new_run_settings). A stored run
+    accepts changes only to how long and how it is run (steps or epochs, intervals, XLA,
+    precision, devices).
     """
     explicit = dict(explicit)
     run = explicit.pop("run", None)
@@ -122,7 +125,7 @@ def resolve_config(explicit, models_dir):
         # A missing path is a missing path, whatever runs exist.
         if explicit.get(key) is not None and not os.path.exists(explicit[key]):
             raise UserError(f"{what} not found: {explicit[key]}")
-    cfg = new_run_settings(explicit)
+    cfg = new_run_settings(explicit, gpus)
     run = run or default_run_name(cfg)
 
     stored_doc = read_config(os.path.join(models_dir, run))

@@ -37,7 +37,7 @@ class Family:
     demo: dict                # the short preset for the built-in demo data
     paper: str                # one line: where the defaults come from
     step_module: str = "skingan.steps"
-    preset: object = None     # (cfg, given keys) -> cfg with its --config's numbers filled in
+    preset: object = None     # (cfg, given keys, gpus) -> cfg, its --config's numbers filled in
     configs: tuple = ()       # the --config names
     step_options: object = None    # (components) -> the step factory's extra keywords
     state_factory: str = None  # step_module's tf.Module of checkpointed step state
@@ -168,9 +168,9 @@ def _build_stylegan2(module, cfg, replicas):
     return g, d
 
 
-def _stylegan2_preset(cfg, given):
+def _stylegan2_preset(cfg, given, gpus=None):
     from skingan.stylegan2_configs import apply_config
-    return apply_config(cfg, given)
+    return apply_config(cfg, given, gpus)
 
 
 def _stylegan2_step_options(parts):

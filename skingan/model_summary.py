@@ -1,7 +1,7 @@
 """One-line model summaries and an analytic forward-pass FLOPs counter.
 
-Shared by ``SL_StyleGAN.py`` and ``dcgan.py`` (their ``--summary`` CLI) and usable on any
-functional Keras model:
+Shared by ``SL_StyleGAN.py``, ``dcgan.py`` and ``StyleGAN2.py`` (their ``--summary`` CLI)
+and usable on any functional Keras model:
 
     >>> from model_summary import count_flops, summary_line
     >>> summary_line(generator)
@@ -16,6 +16,8 @@ adds are ignored, as is usual for published GFLOPs figures.
 import math
 
 import keras
+
+from skingan.errors import UserError
 
 __all__ = ["count_flops", "count_params", "summary_line", "train_step_flops"]
 
@@ -151,31 +153,46 @@ def summary_line(model, label=None):
     )
 
 
-def summary_cli(argv, description, resolution_help, width_flag, width_type, width_default,
-                width_help, build_pair):
-    """The ``--summary RESOLUTION`` command line both model files share.
+def pair_lines(models, suffix=""):
+    """summary_line for each model, labelled by its name (+ suffix: ', conditional on K
+    classes,')."""
+    return [summary_line(m, m.name.replace("_", " ") + suffix) for m in models]
 
-    build_pair(resolution, width, num_classes) -> (generator, discriminator); ``width_flag``
-    is the family's channel-width option (``--channel-scale`` or ``--base-filters``). With
-    ``--classes K`` the class-conditional pair is summarised after the unconditional one.
+
+def summary_cli(argv, description, resolution_help, width_flag, width_type, width_default,
+                width_help, build_pair, *, options=None, lines=pair_lines, shows="G and D"):
+    """The ``--summary RESOLUTION`` command line the model files share.
+
+    build_pair(resolution, width, num_classes, **options' values) -> (generator,
+    discriminator); ``width_flag`` is the family's channel-width option
+    (``--channel-scale``, ``--base-filters``, ``--channel-base``). options: more flags,
+    {flag: argparse keywords}, passed to build_pair by their dest (StyleGAN2's --config).
+    lines(pair, suffix) -> the printed lines (default: one summary_line per network);
+    shows: what they describe, for --help. With ``--classes K`` the class-conditional pair
+    is summarised after the unconditional one.
     """
     import argparse
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--summary", type=int, metavar="RESOLUTION",
-                        help=f"print one summary line each for G and D at this resolution "
+                        help=f"print one summary line each for {shows} at this resolution "
                              f"({resolution_help}) and exit")
     parser.add_argument(width_flag, dest="width", type=width_type, default=width_default,
+                        metavar=width_flag.lstrip("-").replace("-", "_").upper(),
                         help=width_help)
+    extra = [parser.add_argument(flag, **kw).dest for flag, kw in (options or {}).items()]
     parser.add_argument("--classes", type=int, default=0, metavar="K",
                         help="also summarise the class-conditional networks for K classes")
     args = parser.parse_args(argv)
     if args.summary is None:
         parser.print_help()
         return 0
-    for model in build_pair(args.summary, args.width, 0):
-        print(summary_line(model))
+    if args.classes < 0:
+        raise UserError(f"--classes must be 0 or more, got {args.classes}")
+    kw = {dest: getattr(args, dest) for dest in extra}
+    for line in lines(build_pair(args.summary, args.width, 0, **kw)):
+        print(line)
     if args.classes:
-        for model in build_pair(args.summary, args.width, args.classes):
-            label = model.name.replace("_", " ")
-            print(summary_line(model, f"{label}, conditional on {args.classes} classes,"))
+        pair = build_pair(args.summary, args.width, args.classes, **kw)
+        for line in lines(pair, f", conditional on {args.classes} classes,"):
+            print(line)
     return 0

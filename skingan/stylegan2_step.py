@@ -39,15 +39,21 @@ the EMA weights and ADA's p are all checkpointed, so a run resumed anywhere in a
 regularisation cycle draws and computes exactly what an uninterrupted run does.
 
 Several replicas see exactly one device's computation: every random input is drawn for
-the global batch and sliced per replica (steps.py's convention), per-replica losses are
-divided by the number of replicas, the path-length mean is summed over replicas before
-pl_mean moves (so its gradient is the global batch's), and w_avg moves by the mean w over
-all replicas. The path-length batch is replicas * (local batch // 2), B // 2 on one device.
-(NVlabs keeps one pl_mean and one w_avg per GPU, each from its local batch.)
+the global batch, and replica k of R computes on global rows k, k + R, k + 2R, ... of
+every batch, fakes and reals alike (_slice, _strided_reals), so that D's minibatch-stddev
+groups are those one device forms; per-replica losses are divided by the number of
+replicas, the path-length mean is summed over replicas before pl_mean moves (so its
+gradient is the global batch's), w_avg moves by the mean w over all replicas, and ADA's
+sign statistic is summed over them. The path-length batch is replicas * (local batch //
+2), B // 2 on one device, drawn for that phase alone: G treats its images one by one, so
+which of them a replica takes does not change the penalty. (NVlabs keeps one pl_mean and
+one w_avg per GPU, each from its local batch, groups each GPU's rows for the minibatch
+stddev, and takes the path length on the first half of each GPU's Greg z, gen_z[:B/2]:
+the z are i.i.d., so any half is the same estimator.)
 """
 import tensorflow as tf
 
-from skingan import losses
+from skingan import losses, steps
 from skingan.conditional import with_labels
 from skingan.steps import (SUMMED, _ada, _adapter, _augmenter, _compile, _critic,
                            _discriminator_stats, _global_batch, _label_drawer, _real_sign_stats,
@@ -133,15 +139,42 @@ def _sanitised_update(optimizer, tape, scaled_loss, model):
     optimizer.apply_gradients(pairs)
 
 
+# Which rows of the global batch a replica holds. D's minibatch-stddev layer groups the
+# rows it sees strided (row s of N joins group s mod N/G, NVlabs' reshape (G, -1, ...)), so
+# one device's groups are the residue classes mod N/G. Replica k of R holds global rows
+# k, k + R, k + 2R, ...: its groups are then exactly one device's groups (R divides N/G:
+# the batch is a multiple of G x R, families._build_stylegan2), and D sees what one device
+# sees. (Contiguous rows [k b, (k+1) b) would group other images together than one device,
+# as NVlabs' per-GPU groups do: the same estimator, other numbers.) Everything that has
+# rows follows the same assignment: the fakes' random inputs, their classes and ADA's
+# parameters (_slice) and the real images and their classes (_strided_reals).
+
 def _slice(tree, rows):
     """This replica's `rows` rows of every batched tensor in `tree` (a dict of tensors and
-    lists of tensors); scalars (the style-mixing cutoff) are shared."""
-    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    lists of tensors, `rows` x replicas rows each): rows k, k + R, ... on replica k of R.
+    Scalars (the style-mixing cutoff) are shared."""
+    ctx = tf.distribute.get_replica_context()
+    replica, replicas = ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
 
     def one(t):
-        if t.shape.rank == 0:
-            return t
-        return t[replica * rows:(replica + 1) * rows]
+        return t if t.shape.rank == 0 else t[replica::replicas][:rows]
+    return tf.nest.map_structure(one, tree)
+
+
+def _strided_reals(tree):
+    """The real rows (images, and their classes) this replica computes on: the data stream
+    hands replica k the contiguous rows [k b, (k+1) b) of the global batch; gathered over
+    the replicas (in replica order: the global batch) and taken strided as _slice takes
+    the fakes' rows. The identity on one device."""
+    ctx = tf.distribute.get_replica_context()
+    replicas = ctx.num_replicas_in_sync
+    if replicas == 1:
+        return tree
+    replica = ctx.replica_id_in_sync_group
+
+    def one(t):
+        everyone = ctx.all_gather(t, axis=0)[replica::replicas]
+        return tf.reshape(everyone, [-1] + t.shape[1:].as_list())   # the static sizes back
     return tf.nest.map_structure(one, tree)
 
 
@@ -252,6 +285,7 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
                 "w_mean": w_mean}
 
     def d_main(real, real_labels, g, labels, aug_params):
+        real, real_labels = _strided_reals((real, real_labels))
         b = tf.shape(real)[0]
         g, labels, aug_params = _slice((g, labels, aug_params), b)
         label, real_label = labels.get("fake_dmain"), real_labels.get("real")
@@ -275,6 +309,7 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
                     **_real_sign_stats(ada, real_logits))
 
     def d_reg(real, real_labels, aug_params):
+        real, real_labels = _strided_reals((real, real_labels))
         aug_params = _slice(aug_params, tf.shape(real)[0])
         real_label = real_labels.get("real")
 
@@ -340,4 +375,6 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
         state.batch_idx.assign_add(1)
         return adapt(metrics, n)
 
-    return _compile(step, strategy, jit_compile)
+    # R1 and the path length are double backwards through D's and G's conv + bias + lrelu:
+    # the remapper's `remapper failed` line where oneDNN is on (steps.R1_GRAPPLER_OPTIONS)
+    return _compile(step, strategy, jit_compile, steps.R1_GRAPPLER_OPTIONS)

@@ -49,3 +49,19 @@ def test_sl_stylegan_step_prints_no_remapper_line():
     # and the pass's failure left the graph as it was: the same R1 either way
     first, second = map(float, done.stdout.split()[-2:])
     assert first == second
+
+
+def test_stylegan2_step_runs_under_the_same_options():
+    """StyleGAN2's step has two double backwards (R1 through D, the path length through G),
+    over the same conv + bias + lrelu pattern: it is compiled with the same options
+    (docs/bench-remapper.md has the run that printed the line without them). Checked on
+    the step object, without tracing it (minutes for this step on two loaded cores)."""
+    from skingan import steps
+    from skingan.components import build_components
+    from skingan.config import new_run_settings
+    cfg = new_run_settings(dict(model="stylegan2", data="unused", resolution=16,
+                                channel_base=256, latent_dim=32, w_dim=32, batch_size=4,
+                                augment="", devices="one"))
+    step = build_components(cfg).train_step
+    assert isinstance(step, steps._WithGrapplerOptions)
+    assert step._options == steps.R1_GRAPPLER_OPTIONS == {"remapping": False}

@@ -34,6 +34,13 @@ def stand_in_tensorflow(folder, body):
     ("train.py", ["--batch-size", "0"], "--batch-size: must be positive"),
     ("train.py", ["--data", "no/such/folder"], "error: data path not found"),
     ("train.py", ["--model", "dcgan", "--r1-every", "4"], "error: --r1-every applies to"),
+    # StyleGAN2's --config auto counts GPUs (TensorFlow) only after these checks
+    ("train.py", ["--model", "stylegan2", "--resolution", "100"],
+     "error: StyleGAN2-ADA resolution must be a power of two"),
+    ("train.py", ["--model", "stylegan2", "--augment", "", "--ada-target", "0.5"],
+     "error: --ada-target needs --augment ada"),
+    ("train.py", ["--model", "stylegan2", "--config", "bogus"],
+     "argument --config: invalid choice: 'bogus'"),
     ("generate.py", ["--run", "no-such-run"], "error: no run 'no-such-run'"),
 ])
 def test_flag_mistakes_answer_before_tensorflow_is_imported(tmp_path, script, flags, message):
