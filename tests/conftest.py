@@ -6,6 +6,13 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # Tests never download: pretrained weights come only from Keras' cache (skingan.pretrained),
 # for every test and every subprocess a test starts.
 os.environ["SKINGAN_OFFLINE"] = "1"
+# Under pytest-xdist (`-n 2`) each worker is a TensorFlow process of its own, and each would
+# start a thread pool per core for the ops inside one op (intra-op): two workers on two cores
+# would then run 4 such threads. One intra-op thread per worker (the tiny test networks gain
+# little from more); inter-op stays at TensorFlow's default, which the multi-device tests'
+# collectives need. Set TF_NUM_INTRAOP_THREADS=0 to keep TensorFlow's own choice.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

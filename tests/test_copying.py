@@ -198,19 +198,36 @@ def test_evaluate_refuses_a_heldout_set_too_small_for_the_cells(sets):
     assert "needs at least 20 held-out images" in line and "got 3" in line
 
 
-def test_evaluate_refuses_heldout_images_that_are_training_images(sets):
+def error_line_in_process(args, home, monkeypatch, capsys):
+    """evaluate.py's main in this interpreter, through run_cli as the script runs it (the
+    subprocess test above shows the same through a fresh interpreter): exit code 2 and one
+    'error: ' line."""
+    import evaluate
+    from skingan.errors import run_cli
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KERAS_HOME", str(home / "keras"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(evaluate.main, args)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert exit_info.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def test_evaluate_refuses_heldout_images_that_are_training_images(sets, monkeypatch, capsys):
     base, train, train_dir, heldout_dir = sets
     fake = write_set(base / "fake_overlap", blobs(30, 3), "f")
     # the same file name (image id) in both sets
     same_id = write_set(base / "same_id", np.concatenate([blobs(23, 4), train[:1]]), "t")
-    line = one_error_line(run_evaluate(["--copying", "--train", train_dir, "--heldout",
-                                        same_id, "--fake", fake], base))
+    line = error_line_in_process(["--copying", "--train", train_dir, "--heldout", same_id,
+                                  "--fake", fake], base, monkeypatch, capsys)
     assert "same id" in line
     # a training image under another name
     same_pixels = write_set(base / "same_pixels", np.concatenate([blobs(23, 4), train[5:6]]),
                             "p")
-    line = one_error_line(run_evaluate(["--copying", "--train", train_dir, "--heldout",
-                                        same_pixels, "--fake", fake], base))
+    line = error_line_in_process(["--copying", "--train", train_dir, "--heldout", same_pixels,
+                                  "--fake", fake], base, monkeypatch, capsys)
     assert "same pixels" in line and "t005.png" in line
 
 

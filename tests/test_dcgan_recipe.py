@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import data_loader as dl
 import generate
-from conftest import quiet
+from conftest import quiet, write_blob_images
 from skingan import sampling, steps
 from skingan.components import make_optimizer
 from skingan.config import new_run_settings, resolve_config, total_iterations
@@ -77,8 +77,10 @@ def spy_on_batches(monkeypatch, sizes, stop_after=None):
 
 
 def epoch_run(tmp_path, data, handle_signals=False, **overrides):
+    # eval_images 8: a run scores its generator at its end (dcgan's eval_every), on 8 fakes
     explicit = dict(data=data, model="dcgan", resolution=16, batch_size=5, epochs=2,
-                    channel_scale=0.125, sample_every=2, checkpoint_every=2, log_every=1)
+                    channel_scale=0.125, sample_every=2, checkpoint_every=2, log_every=1,
+                    eval_images=8)
     explicit.update(overrides)
     models, results = tmp_path / "models", tmp_path / "results"
     run, cfg = resolve_config(explicit, str(models))
@@ -86,27 +88,22 @@ def epoch_run(tmp_path, data, handle_signals=False, **overrides):
                  handle_signals=handle_signals)
 
 
-def test_partial_batch_is_trained_on_with_one_trace(tmp_path, tiny_images, monkeypatch):
-    sizes = []
-    spy_on_batches(monkeypatch, sizes)
-    result = epoch_run(tmp_path, tiny_images)      # 12 images, batch 5: 5, 5, 2 per epoch
-    assert result["step"] == 6 and sizes == [5, 5, 2, 5, 5, 2]
-    # neither dropped nor padded: the loss log has a row per iteration, all finite
-    rows = np.loadtxt(os.path.join(result["results_dir"], "losses.csv"), delimiter=",",
-                      skiprows=1)
-    assert rows.shape[0] == 6 and np.isfinite(rows).all()
-
-
-def test_step_does_not_retrace_for_each_partial_batch(tmp_path, tiny_images, monkeypatch):
-    traces = []
+def test_partial_batch_is_trained_on_without_retracing(tmp_path, tiny_images, monkeypatch):
+    sizes, traces = [], []
     factory = steps.make_dcgan_step
 
     def counting_factory(*args, **kwargs):
-        step = factory(*args, **kwargs)
+        step = factory(*args, **kwargs)          # the compiled step, before the spy wraps it
         traces.append(step)
         return step
     monkeypatch.setattr(steps, "make_dcgan_step", counting_factory)
-    epoch_run(tmp_path, tiny_images, epochs=3)          # 9 calls: 5, 5, 2, 5, 5, 2, ...
+    spy_on_batches(monkeypatch, sizes)
+    result = epoch_run(tmp_path, tiny_images, epochs=3)  # 12 images, batch 5: 5, 5, 2 per epoch
+    assert result["step"] == 9 and sizes == [5, 5, 2] * 3
+    # neither dropped nor padded: the loss log has a row per iteration, all finite
+    rows = np.loadtxt(os.path.join(result["results_dir"], "losses.csv"), delimiter=",",
+                      skiprows=1)
+    assert rows.shape[0] == 9 and np.isfinite(rows).all()
     # one trace for the first (full) batch shape; the partial batch's new shape makes
     # reduce_retracing trace one shape-generic graph, which serves every later call
     assert traces[0].experimental_get_tracing_count() == 2
@@ -152,22 +149,6 @@ def test_keep_all_checkpoints_and_generate_from_any(tmp_path, tiny_images):
         sampling.load_generator(run, models, step=7)
 
 
-def test_keep_checkpoints_keeps_the_newest(tmp_path, tiny_images):
-    result = epoch_run(tmp_path, tiny_images, checkpoint_every=1, keep_checkpoints=2)
-    kept = sorted(f for f in os.listdir(os.path.join(result["run_dir"], "checkpoints"))
-                  if f.endswith(".index"))
-    assert kept == ["ckpt-5.index", "ckpt-6.index"]
-
-
-def test_sample_grid_is_64_fixed_latent_images(tmp_path, tiny_images):
-    from PIL import Image
-    result = epoch_run(tmp_path, tiny_images, epochs=1, sample_every=1)
-    a = np.asarray(Image.open(os.path.join(result["results_dir"], "samples_000001.png")))
-    b = np.asarray(Image.open(os.path.join(result["results_dir"], "samples_000003.png")))
-    assert a.shape == (8 * 18 + 2, 8 * 18 + 2, 3)          # 8 x 8 tiles of 16 px
-    assert not np.array_equal(a, b)                          # same latents, G moved
-
-
 def test_minmax_export_matches_hand_computed_values():
     # one image spanning [-0.5, 0.5]: (x + 0.5) / 1 * 255, rounded half up
     x = np.zeros((1, 2, 2, 3), np.float32)
@@ -195,21 +176,50 @@ def test_generate_normalize_minmax_stretches_each_image(tmp_path):
     assert linear.max() < 255 or linear.min() > 0            # an untrained G spans less
 
 
-def test_exclude_trains_on_the_training_fold_only(tmp_path, tiny_images):
-    split = tmp_path / "split.csv"
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """One short epoch run shared by the tests below: --exclude holds out 4 of 12 images
+    (8 train, batch 5: 5 then 3 per epoch, 2 epochs = 4 iterations), a grid every
+    iteration, a checkpoint every iteration of which the newest 2 are kept."""
+    root = tmp_path_factory.mktemp("short")
+    data = write_blob_images(str(root / "images"))
+    split = root / "split.csv"
     folds = ["train"] * 8 + ["val", "val", "test", "test"]
     split.write_text("image,class,lesion_id,fold\n" + "".join(
         f"img_{i:03d},x,L{i},{fold}\n" for i, fold in enumerate(folds)))
-    result = epoch_run(tmp_path, tiny_images, epochs=1, exclude=str(split))
+    result = epoch_run(root, data, epochs=2, exclude=str(split), sample_every=1,
+                       checkpoint_every=1, keep_checkpoints=2)
+    assert result["step"] == 4
+    return root, result
+
+
+def test_keep_checkpoints_keeps_the_newest(short_run):
+    _, result = short_run
+    kept = sorted(f for f in os.listdir(os.path.join(result["run_dir"], "checkpoints"))
+                  if f.endswith(".index"))
+    assert kept == ["ckpt-3.index", "ckpt-4.index"]
+
+
+def test_sample_grid_is_64_fixed_latent_images(short_run):
+    from PIL import Image
+    _, result = short_run
+    a = np.asarray(Image.open(os.path.join(result["results_dir"], "samples_000001.png")))
+    b = np.asarray(Image.open(os.path.join(result["results_dir"], "samples_000003.png")))
+    assert a.shape == (8 * 18 + 2, 8 * 18 + 2, 3)          # 8 x 8 tiles of 16 px
+    assert not np.array_equal(a, b)                          # same latents, G moved
+
+
+def test_exclude_trains_on_the_training_fold_only(short_run):
+    _, result = short_run
     with open(os.path.join(result["run_dir"], "trained_images.txt")) as f:
         assert f.read().split() == [f"img_{i:03d}" for i in range(8)]
 
 
-def test_generate_writes_an_isic_ground_truth_csv(tmp_path, tiny_images, capsys):
-    result = epoch_run(tmp_path, tiny_images, epochs=1)
+def test_generate_writes_an_isic_ground_truth_csv(tmp_path, short_run, capsys):
+    root, result = short_run
     out = tmp_path / "synthetic"
     generate.main(["--run", os.path.basename(result["run_dir"]), "--models-dir",
-                   str(tmp_path / "models"), "--n", "3", "--out", str(out),
+                   str(root / "models"), "--n", "3", "--out", str(out),
                    "--isic-csv", "df"])
     rows = (out / "groundtruth.csv").read_text().splitlines()
     assert rows == ["image,MEL,NV,BCC,AKIEC,BKL,DF,VASC"] + [

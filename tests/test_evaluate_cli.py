@@ -28,11 +28,18 @@ def run_evaluate(args, home):
                           capture_output=True, text=True, env=env, cwd=str(home), timeout=300)
 
 
-def test_cli_without_weights_reports_swd_and_explains(folders):
+def test_cli_without_weights_reports_swd_and_explains(folders, monkeypatch, capsys):
+    # in this interpreter (evaluate.py's main, as the script calls it), with HOME and
+    # KERAS_HOME at an empty folder; the test below runs the script in a fresh one
+    import evaluate
+    from skingan.errors import run_cli
     base, real, fake = folders
     out = base / "no_weights.json"
-    proc = run_evaluate(["--real", real, "--fake", fake, "--json", str(out)], base)
-    assert proc.returncode == 0, proc.stderr
+    monkeypatch.setenv("HOME", str(base))
+    monkeypatch.setenv("KERAS_HOME", str(base / "keras"))
+    monkeypatch.chdir(base)
+    run_cli(evaluate.main, ["--real", real, "--fake", fake, "--json", str(out)])
+    said_all = capsys.readouterr()
     result = json.loads(out.read_text())
     assert {"fid", "kid", "swd", "precision", "recall"} <= set(result)
     assert result["fid"] is None and result["kid"] is None and result["recall"] is None
@@ -40,11 +47,11 @@ def test_cli_without_weights_reports_swd_and_explains(folders):
     assert len(result["swd"]["levels"]) == 2 and result["swd"]["average"] > 0
     assert result["skipped"].startswith("FID, KID, precision and recall skipped: no "
                                         "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5")
-    said = [line for line in (proc.stdout + proc.stderr).splitlines() if "skipped" in line]
+    said = [line for line in (said_all.out + said_all.err).splitlines() if "skipped" in line]
     assert said[0] == result["skipped"] + "; how to get them: evaluate.py --help"
     # one short line (the long help is in --help): under 200 characters besides the folder
     assert len(said[0].replace(str(base / "keras" / "models"), "")) < 200
-    assert "SWD average" in proc.stdout
+    assert "SWD average" in said_all.out
 
 
 @pytest.mark.slow

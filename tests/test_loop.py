@@ -16,8 +16,10 @@ from skingan.loop import train as train_run
 
 
 def tiny(data, **overrides):
+    # eval_images 8: a run scores its generator at its end (dcgan's eval_every), on 8 fakes
     explicit = dict(data=data, model="dcgan", resolution=16, batch_size=4, steps=4,
-                    channel_scale=0.125, sample_every=4, checkpoint_every=4, log_every=1)
+                    channel_scale=0.125, sample_every=4, checkpoint_every=4, log_every=1,
+                    eval_images=8)
     explicit.update(overrides)
     return explicit
 

@@ -13,7 +13,7 @@ from skingan.components import build_components, make_train_step
 from skingan.config import new_run_settings, resolve_config
 from skingan.errors import UserError
 from skingan.loop import NonFiniteLossError, train as train_run
-from conftest import quiet
+from conftest import quiet, write_blob_images
 
 tf.config.experimental.enable_op_determinism()
 
@@ -21,8 +21,11 @@ tf.config.experimental.enable_op_determinism()
 
 
 def make_config(models_dir, data, **overrides):
+    # eval_images 8: every run scores its generator at its end (the families' eval_every),
+    # on 8 fakes here rather than the default 500
     explicit = dict(data=data, model="dcgan", resolution=16, batch_size=4, steps=4,
-                    channel_scale=0.125, sample_every=2, checkpoint_every=2, log_every=1)
+                    channel_scale=0.125, sample_every=2, checkpoint_every=2, log_every=1,
+                    eval_images=8)
     explicit.update(overrides)
     return resolve_config(explicit, str(models_dir))
 
@@ -97,20 +100,25 @@ def checkpoint_values(result):
     return {n: reader.get_tensor(n) for n in names}
 
 
-@pytest.mark.parametrize("model, options", [
-    ("sl-stylegan", {}), ("dcgan", {}),
-    pytest.param("dcgan", {"augment": "color,translation,cutout", "ema": 0.9},
-                 marks=pytest.mark.slow)])
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_images, model,
-                                                         options):
-    straight = run_training(tmp_path / "a", tiny_images, model=model, steps=6,
-                            checkpoint_every=3, **options)
-    first = run_training(tmp_path / "b", tiny_images, model=model, steps=3,
-                         checkpoint_every=3, **options)
-    assert first["step"] == 3
-    resumed = run_training(tmp_path / "b", tiny_images, model=model, steps=6,
-                           checkpoint_every=3, **options)
-    assert resumed["step"] == 6
+# SL-StyleGAN's step is the costliest to trace, and each training run traces it anew: its
+# three runs (4 iterations straight; 2, then resumed to 4) serve every SL-StyleGAN test below.
+# They train with an EMA generator, translation DiffAugment and lazy R1 every 2 iterations,
+# so the resume also carries the EMA weights and the R1 schedule across the interruption.
+SL_OPTIONS = dict(model="sl-stylegan", checkpoint_every=2, ema=0.5, augment="translation",
+                  r1_every=2)
+
+
+@pytest.fixture(scope="module")
+def sl_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sl")
+    data = write_blob_images(str(root / "images"))
+    straight = run_training(root / "a", data, steps=4, **SL_OPTIONS)
+    first = run_training(root / "b", data, steps=2, **SL_OPTIONS)
+    resumed = run_training(root / "b", data, steps=4, **SL_OPTIONS)
+    return dict(data=data, straight=straight, first=first, resumed=resumed)
+
+
+def assert_resumed_run_is_bit_identical(straight, resumed, steps):
     a, b = checkpoint_values(straight), checkpoint_values(resumed)
     assert a.keys() == b.keys() and len(a) > 20
     for name in a:
@@ -120,7 +128,27 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_images, 
     # the loss log describes the whole run once, step by step
     rows = np.loadtxt(os.path.join(resumed["results_dir"], "losses.csv"), delimiter=",",
                       skiprows=1)
-    np.testing.assert_array_equal(rows[:, 0], np.arange(1, 7))
+    np.testing.assert_array_equal(rows[:, 0], np.arange(1, steps + 1))
+
+
+def test_sl_stylegan_resume_is_bit_identical_to_an_uninterrupted_run(sl_runs):
+    assert sl_runs["first"]["step"] == 2 and sl_runs["resumed"]["step"] == 4
+    assert_resumed_run_is_bit_identical(sl_runs["straight"], sl_runs["resumed"], 4)
+
+
+@pytest.mark.parametrize("options", [
+    {}, pytest.param({"augment": "color,translation,cutout", "ema": 0.9},
+                     marks=pytest.mark.slow)])
+def test_dcgan_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, tiny_images,
+                                                               options):
+    straight = run_training(tmp_path / "a", tiny_images, steps=6, checkpoint_every=3,
+                            **options)
+    first = run_training(tmp_path / "b", tiny_images, steps=3, checkpoint_every=3, **options)
+    assert first["step"] == 3
+    resumed = run_training(tmp_path / "b", tiny_images, steps=6, checkpoint_every=3,
+                           **options)
+    assert resumed["step"] == 6
+    assert_resumed_run_is_bit_identical(straight, resumed, 6)
 
 
 def test_rerun_past_the_target_does_nothing(tmp_path, tiny_images):
@@ -185,8 +213,8 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_images, mo
     assert result["step"] == 4
 
 
-def test_run_folder_holds_what_resume_and_generate_need(tmp_path, tiny_images):
-    result = run_training(tmp_path, tiny_images, model="sl-stylegan", steps=2)
+def test_run_folder_holds_what_resume_and_generate_need(sl_runs):
+    result = sl_runs["straight"]
     with open(os.path.join(result["run_dir"], "config.json")) as f:
         config = json.load(f)
     assert config["settings"]["model"] == "sl-stylegan"
@@ -262,10 +290,9 @@ def test_resumed_run_keeps_its_earlier_quality_scores(tmp_path, tiny_images):
     np.testing.assert_array_equal(rows["step"], [2, 4, 6])
 
 
-def test_ema_generator_is_the_average_that_gets_exported(tmp_path, tiny_images):
+def test_ema_generator_is_the_average_that_gets_exported(sl_runs):
     import keras
-    result = run_training(tmp_path, tiny_images, model="sl-stylegan", steps=3, ema=0.5,
-                          augment="translation")
+    result = sl_runs["straight"]           # ema 0.5, translation DiffAugment
     names = checkpoint_values(result)
     assert any(n.startswith("ema_generator/") for n in names)
     exported = keras.models.load_model(os.path.join(result["run_dir"], "generator.keras"))
@@ -338,24 +365,24 @@ def test_r1_every_2_applies_r1_on_even_iterations_with_twice_the_weight():
     assert parts.train_step.experimental_get_tracing_count() == 1
 
 
-def test_r1_every_is_fixed_for_a_run_and_refused_for_dcgan(tmp_path, tiny_images):
-    run_training(tmp_path, tiny_images, model="sl-stylegan", steps=1, run="lazy",
-                 r1_every=4, sample_every=1, checkpoint_every=1)
-    with pytest.raises(UserError, match=r"--r1-every was 4, now 2"):
-        make_config(tmp_path / "models", tiny_images, model="sl-stylegan", run="lazy",
-                    r1_every=2)
-    # a run folder from before the option: its settings lack r1_every and read as 1
-    config_path = tmp_path / "models" / "lazy" / "config.json"
-    doc = json.loads(config_path.read_text())
+def test_r1_every_is_fixed_for_a_run_and_refused_for_dcgan(tmp_path, sl_runs):
+    data, run_dir = sl_runs["data"], sl_runs["straight"]["run_dir"]     # --r1-every 2
+    run = os.path.basename(run_dir)
+    models = os.path.dirname(run_dir)
+    with pytest.raises(UserError, match=r"--r1-every was 2, now 4"):
+        make_config(models, data, model="sl-stylegan", run=run, r1_every=4)
+    # a run folder from before the option (a copy of its config.json): its settings lack
+    # r1_every and read as 1
+    doc = json.loads(open(os.path.join(run_dir, "config.json")).read())
     del doc["settings"]["r1_every"]
-    config_path.write_text(json.dumps(doc))
+    (tmp_path / "models" / run).mkdir(parents=True)
+    (tmp_path / "models" / run / "config.json").write_text(json.dumps(doc))
     with pytest.raises(UserError, match=r"--r1-every was 1, now 4"):
-        make_config(tmp_path / "models", tiny_images, model="sl-stylegan", run="lazy",
-                    r1_every=4)
-    _, cfg = make_config(tmp_path / "models", tiny_images, model="sl-stylegan", run="lazy")
+        make_config(tmp_path / "models", data, model="sl-stylegan", run=run, r1_every=4)
+    _, cfg = make_config(tmp_path / "models", data, model="sl-stylegan", run=run)
     assert cfg["r1_every"] == 1
     with pytest.raises(UserError, match="--r1-every applies to sl-stylegan only"):
-        train.main(["--model", "dcgan", "--data", str(tiny_images), "--r1-every", "2",
+        train.main(["--model", "dcgan", "--data", str(data), "--r1-every", "2",
                     "--models-dir", str(tmp_path / "m2"), "--results-dir", str(tmp_path / "r2")])
     with pytest.raises(SystemExit):
         train.main(["--r1-every", "0"])
