@@ -19,7 +19,12 @@ Printed per run, and as a table at the end:
 - wall time of the run (training, grids, checkpoints; TensorFlow already imported) and the
   CPU seconds the process used meanwhile (all threads). On a shared machine the wall time
   says little; the CPU seconds, halved, roughly bound what two idle cores would take.
-The final grids are kept in --grids (default Results/bench_demo_grids/) to look at.
+The final grids are kept in --grids (default Results/bench_demo_grids/) to look at, with the
+HELD_OUT generated images measured (run.npz).
+
+--conditional and --classify also print each class's colours (skingan.colour: the mean colour
+of each image's centre, inside the lesion, against PALETTE held-out real images of the class;
+distance, off-palette share, hue, saturation) and whether every class passes.
 """
 import argparse
 import os
@@ -30,6 +35,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 HELD_OUT = 300
+PALETTE = 300      # real images per class the colours are compared with (a wide class's
+                   # palette needs many: df's own 60 demo images against 300 held-out
+                   # ones leave 12 % "off-palette")
 
 # The preset before issue 23 (families.py's sl-stylegan demo then), pinned here so the arm
 # stays the old one whatever the preset is now.
@@ -47,6 +55,20 @@ ARMS = {
 COND_ARMS = {
     "cond sl old": dict(OLD_SL, conditional=True),
     "cond sl ema": dict(OLD_SL, conditional=True, ema=0.99),
+    "cond dcgan": dict(model="dcgan", resolution=32, batch_size=64, steps=300,
+                       sample_every=50, checkpoint_every=100, conditional=True),
+    "cond dcgan 500": dict(model="dcgan", resolution=32, batch_size=64, steps=500,
+                           sample_every=50, checkpoint_every=100, conditional=True),
+}
+# classify.py's demo GAN (skingan.benefit.demo.DEMO_GAN then), trained by demo.train_gan on
+# the rare class's training fold of classify's own split; pinned so the arm stays the old one.
+OLD_CLASSIFY = dict(model="dcgan", resolution=32, steps=600, batch_size=32, channel_scale=0.5)
+CLASSIFY_ARMS = {
+    "classify old": OLD_CLASSIFY,
+    "classify ema": dict(OLD_CLASSIFY, ema=0.99),
+    "classify full": dict(OLD_CLASSIFY, channel_scale=1.0),
+    "classify 300": dict(OLD_CLASSIFY, steps=300),
+    "classify b64": dict(OLD_CLASSIFY, batch_size=64, steps=300, channel_scale=1.0),
 }
 
 
@@ -77,29 +99,34 @@ class DiversityLog:
         self.ratios, self.warned = [], False
 
 
-def held_out_images(conditional):
-    """uint8 (HELD_OUT, 32, 32, 3): fresh demo images no run trains on."""
+def held_out_images(mode):
+    """({class: uint8 (n, 32, 32, 3)}): fresh demo images no run trains on; one class 'all'
+    (HELD_OUT images) for the unconditional demo, each demo class (PALETTE images each) for
+    --conditional, the rare class for --classify."""
     import tempfile
 
     import data_loader
     from skingan import demo_data
     folder = tempfile.mkdtemp(prefix="bench_demo_held_out_")
     try:
-        if conditional:
-            per_class = HELD_OUT // len(demo_data.CLASS_STYLES)
-            for name in demo_data.CLASS_STYLES:      # lesions beyond the demo set's
-                demo_data.write_class_images(folder, name, per_class, size=64, seed=0,
-                                             first_lesion=100000)
-        else:
+        if mode == "plain":
             demo_data.write_demo_images(folder, n=HELD_OUT, size=128, seed=1)
-        return data_loader.load_data(folder, resolution=32, log=quiet)[0]
+            return {"all": data_loader.load_data(folder, resolution=32, log=quiet)[0]}
+        names = demo_data.CLASS_STYLES if mode == "conditional" else [demo_data.DEMO_RARE_CLASS]
+        by_class = {}
+        for name in names:      # lesions beyond the demo set's
+            sub = os.path.join(folder, name)
+            demo_data.write_class_images(sub, name, PALETTE, size=64, seed=0,
+                                         first_lesion=100000)
+            by_class[name] = data_loader.load_data(sub, resolution=32, log=quiet)[0]
+        return by_class
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def generated(result, cfg, n, seed):
-    """n uint8 images of the run's final generator.keras (the shown one: EMA with --ema),
-    from fixed latents; a conditional run's classes in turn."""
+def generated(run_dir, cfg, n, seed):
+    """(n uint8 images of the run's final generator.keras (the shown one: EMA with --ema),
+    from fixed latents, their class indices or None); a conditional run's classes in turn."""
     import keras
     import numpy as np
 
@@ -108,47 +135,103 @@ def generated(result, cfg, n, seed):
     from skingan.families import get_family, numpy_normal
     family = get_family(cfg["model"])
     family.builders()                                   # registers its custom layers
-    generator = keras.models.load_model(os.path.join(result["run_dir"], "generator.keras"))
+    generator = keras.models.load_model(os.path.join(run_dir, "generator.keras"))
     inputs = family.draw_inputs(numpy_normal([seed, 99]), n, cfg["latent_dim"],
                                 cfg["resolution"])
+    labels = None
     if cfg["conditional"]:
-        inputs = with_labels(inputs, np.arange(n, dtype=np.int32) % len(cfg["classes"]))
+        labels = np.arange(n, dtype=np.int32) % len(cfg["classes"])
+        inputs = with_labels(inputs, labels)
     fakes = generator(inputs, training=False)
-    return image_io.to_uint8(np.asarray(fakes), family.value_range)
+    return image_io.to_uint8(np.asarray(fakes), family.value_range), labels
 
 
-def run_one(name, flags, seed, root, grids, record, held_out):
-    import keras
+def classify_split(root):
+    """classify.py's demo split (its default fractions and seed) of the multi-class demo set,
+    written to root/split.csv: (data folder, split path)."""
+    import data_loader
+    from skingan import demo_data
+    from skingan.benefit import experiment
+    from skingan.benefit import split as split_module
+    data = demo_data.ensure_multiclass_demo_data(demo_data.MULTICLASS_ROOT, log=quiet)
+    defaults = experiment.Settings.__dataclass_fields__
+    path = os.path.join(root, "split.csv")
+    split_module.load_or_make_split(path, data_loader.list_labelled_images(data),
+                                    defaults["test_fraction"].default,
+                                    defaults["val_fraction"].default,
+                                    defaults["seed"].default, log=quiet)
+    return data, path
 
+
+def train_arm(mode, flags, seed, run, models, results):
+    """Train one arm as its demo does; (run folder, results folder, settings, last step)."""
     from skingan.config import resolve_config
     from skingan.loop import train
-    from skingan.metrics import swd
-    run = f"{name.replace(' ', '-')}-seed{seed}"
-    models, results = os.path.join(root, "models"), os.path.join(root, "results")
+    from skingan.runs import read_config
+    if mode == "classify":                 # the code classify.py's demo trains its GAN with
+        from skingan import demo_data
+        from skingan.benefit import demo
+        data, split_path = classify_split(os.path.dirname(models))
+        run_dir = demo.train_gan(data, demo_data.DEMO_RARE_CLASS, split_path, run, models,
+                                 results, gan=dict(flags, seed=seed), log=quiet)
+        cfg = read_config(run_dir)["settings"]
+        return run_dir, os.path.join(results, run), cfg, cfg["steps"]
     explicit = dict(flags, seed=seed, run=run, log_every=flags["steps"])
     run, cfg = resolve_config(explicit, models)
+    result = train(cfg, run, models, results, log=quiet, handle_signals=False)
+    return result["run_dir"], result["results_dir"], cfg, result["step"]
+
+
+def run_one(mode, name, flags, seed, root, grids, record, held_out):
+    import keras
+    import numpy as np
+
+    from skingan import colour
+    from skingan.metrics import swd
+    from skingan.monitoring import HealthMonitor
+    run = f"{name.replace(' ', '-')}-seed{seed}"
+    models, results = os.path.join(root, "models"), os.path.join(root, "results")
     record.reset()
     start, cpu = time.perf_counter(), time.process_time()
-    result = train(cfg, run, models, results, log=quiet, handle_signals=False)
+    run_dir, results_dir, cfg, step = train_arm(mode, flags, seed, run, models, results)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    final = f"samples_{result['step']:06d}.png"
+    final = f"samples_{step:06d}.png"
     os.makedirs(grids, exist_ok=True)
-    shutil.copy(os.path.join(result["results_dir"], final), os.path.join(grids, run + ".png"))
-    score = swd(held_out, generated(result, cfg, HELD_OUT, seed))["average"]
+    shutil.copy(os.path.join(results_dir, final), os.path.join(grids, run + ".png"))
+    fakes, labels = generated(run_dir, cfg, HELD_OUT, seed)
+    np.savez_compressed(os.path.join(grids, run + ".npz"), fakes=fakes,
+                        labels=np.array([]) if labels is None else labels)
+    share = HELD_OUT // len(held_out)          # SWD: HELD_OUT reals, the classes in equal parts
+    reals = np.concatenate([images[:share] for images in held_out.values()])
+    score = swd(reals, fakes)["average"]
+    colours, within = {}, {}
+    for name in held_out:
+        mine = fakes if labels is None else fakes[labels == cfg["classes"].index(name)]
+        colours[name] = colour.compare(mine, held_out[name])
+        # the monitor's score within one class (its own score pools a conditional grid's
+        # classes, so rows that each repeat one lesion still differ from one another)
+        within[name] = (HealthMonitor.diversity(mine[:75])
+                        / HealthMonitor.diversity(held_out[name][:75]))
     checked = [r for _, r, after_warmup in record.ratios if after_warmup]
-    row = dict(final=record.ratios[-1][1], low=min(checked) if checked else float("nan"),
-               warned=record.warned, swd=score, seconds=seconds, cpu=cpu,
+    row = dict(final=record.ratios[-1][1] if record.ratios else float("nan"),
+               low=min(checked) if checked else float("nan"),
+               warned=record.warned, swd=score, seconds=seconds, cpu=cpu, colours=colours,
+               within=within,
+               looks=all(colour.looks_like(c) for c in colours.values()),
                trace=" ".join(f"{s}:{r:.2f}" for s, r, _ in record.ratios))
     keras.backend.clear_session()
-    for folder in (result["run_dir"], result["results_dir"]):
+    for folder in (run_dir, results_dir):
         shutil.rmtree(folder, ignore_errors=True)
     return row
 
 
 def table(rows):
+    classes = list(next(iter(rows.values()))[0]["colours"])
     lines = ["| arm | final diversity, each seed | min after warm-up | warned | "
-             "SWD x 10^3, median (range) | wall s, median | CPU s, median |",
-             "|---|---|---|---|---|---:|---:|"]
+             "SWD x 10^3, median (range) | colour distance per class "
+             f"({', '.join(classes)}), each seed | off-palette %, worst class | colours pass | "
+             "diversity within a class, lowest | wall s, median | CPU s, median |",
+             "|---|---|---|---|---|---|---|---|---|---:|---:|"]
     for arm, runs in rows.items():
         swds = [r["swd"] for r in runs]
         finals = ", ".join(f"{r['final']:.2f}" for r in runs)
@@ -156,44 +239,59 @@ def table(rows):
         warned = sum(r["warned"] for r in runs)
         seconds = statistics.median(r["seconds"] for r in runs)
         cpu = statistics.median(r["cpu"] for r in runs)
+        dists = "; ".join("/".join(f"{c['distance']:.0f}" for c in r["colours"].values())
+                          for r in runs)
+        offs = ", ".join(f"{100 * max(c['off_palette'] for c in r['colours'].values()):.0f}"
+                         for r in runs)
+        looks = sum(r["looks"] for r in runs)
+        within = ", ".join(f"{min(r['within'].values()):.2f}" for r in runs)
         lines.append(f"| {arm} | {finals} | {lows} | {warned}/{len(runs)} | "
                      f"{statistics.median(swds):.0f} ({min(swds):.0f} - {max(swds):.0f}) | "
-                     f"{seconds:.0f} | {cpu:.0f} |")
+                     f"{dists} | {offs} | {looks}/{len(runs)} | {within} | {seconds:.0f} | "
+                     f"{cpu:.0f} |")
     return "\n".join(lines)
 
 
 def main(argv=None):
     from benchmarks import bench_limited_data as bld
+    from skingan import colour
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2",
                         help="comma-separated seeds (default: %(default)s)")
     parser.add_argument("--arms", help="comma-separated arm names (default: all of the set)")
-    parser.add_argument("--conditional", action="store_true",
-                        help="the multi-class demo's arms (train.py --conditional)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--conditional", action="store_true",
+                       help="the multi-class demo's arms (train.py --conditional)")
+    group.add_argument("--classify", action="store_true",
+                       help="classify.py's demo GAN (the rare class's training fold)")
     parser.add_argument("--grids", default=os.path.join("Results", "bench_demo_grids"),
                         help="where the final grids are copied (default: %(default)s)")
     args = parser.parse_args(argv)
-    arms = COND_ARMS if args.conditional else ARMS
+    mode = "conditional" if args.conditional else "classify" if args.classify else "plain"
+    arms = dict(plain=ARMS, conditional=COND_ARMS, classify=CLASSIFY_ARMS)[mode]
     chosen = [a.strip() for a in args.arms.split(",")] if args.arms else list(arms)
     unknown = [a for a in chosen if a not in arms]
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {list(arms)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    budget = f"arms {chosen}, seeds {seeds}, the built-in demo data"
+    budget = f"arms {chosen}, seeds {seeds}, the built-in demo data ({mode})"
     grids = os.path.abspath(args.grids)
 
     def body(root, log):
         record = DiversityLog()
-        held_out = held_out_images(args.conditional)
+        held_out = held_out_images(mode)
         rows = {}
         for seed in seeds:
             for arm in chosen:
-                row = run_one(arm, arms[arm], seed, root, grids, record, held_out)
+                row = run_one(mode, arm, arms[arm], seed, root, grids, record, held_out)
                 rows.setdefault(arm, []).append(row)
                 log(f"  {arm:14s} seed {seed}: diversity {row['final']:.2f} (min "
                     f"{row['low']:.2f}{', warned' if row['warned'] else ''})  SWD "
-                    f"{row['swd']:6.1f}  {row['seconds']:.0f} s ({row['cpu']:.0f} CPU s)   "
-                    f"[{row['trace']}]")
+                    f"{row['swd']:6.1f}  colours {'pass' if row['looks'] else 'FAIL'}  "
+                    f"{row['seconds']:.0f} s ({row['cpu']:.0f} CPU s)   [{row['trace']}]")
+                for name, figures in row["colours"].items():
+                    log(f"      {name:4s} {colour.describe(figures)}; diversity within the "
+                        f"class {row['within'][name]:.2f}")
         return rows
     rows = bld.run_in_tempdir("bench_demo", budget, body)
     print(table(rows))
