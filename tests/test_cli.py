@@ -27,7 +27,14 @@ TINY = ["--model", "dcgan", "--resolution", 16, "--batch-size", 4, "--channel-sc
 
 
 @pytest.mark.slow
-def test_train_then_generate_end_to_end(tmp_path, tiny_images):
+def test_train_then_generate_end_to_end(tmp_path, tiny_images, capsys):
+    """train.py and generate.py as a user runs them (fresh interpreters: TensorFlow's
+    start-up lines, the device line, the files); the rerun, the second generate and
+    evaluate.py run the same scripts' main in this process, which also shows that another
+    process (with another start-up) writes the same bytes from the same seeds."""
+    import evaluate
+    import generate
+    import train
     done = run("train.py", "--data", tiny_images, "--steps", 4, "--run", "e2e", *TINY,
                *dirs(tmp_path))
     assert done.returncode == 0, done.stderr
@@ -42,29 +49,29 @@ def test_train_then_generate_end_to_end(tmp_path, tiny_images):
     assert grid.shape == (8 * 18 + 2, 8 * 18 + 2, 3)  # DCGAN: 8 x 8 tiles of 16 px, 2 px gaps
 
     # rerunning the same command resumes and finds the work done
-    again = run("train.py", "--data", tiny_images, "--steps", 4, "--run", "e2e", *TINY,
-                *dirs(tmp_path))
-    assert again.returncode == 0 and "nothing to do" in again.stdout
+    capsys.readouterr()
+    train.main([str(a) for a in ("--data", tiny_images, "--steps", 4, "--run", "e2e", *TINY,
+                                 *dirs(tmp_path))])
+    assert "nothing to do" in capsys.readouterr().out
 
-    outs = []
-    for name in ("a", "b"):
-        out = tmp_path / name
-        gen = run("generate.py", "--run", "e2e", "--models-dir", tmp_path / "models",
-                  "--n", 5, "--seed", 40, "--batch-size", 2, "--out", out, "--grid")
-        assert gen.returncode == 0, gen.stderr
-        outs.append(out)
+    generate_flags = ["--run", "e2e", "--models-dir", tmp_path / "models", "--n", 5,
+                      "--seed", 40, "--batch-size", 2, "--grid"]
+    gen = run("generate.py", *generate_flags, "--out", tmp_path / "a")
+    assert gen.returncode == 0, gen.stderr
+    generate.main([str(a) for a in (*generate_flags, "--out", tmp_path / "b")])
+    outs = [tmp_path / "a", tmp_path / "b"]
     files = sorted(os.listdir(outs[0]))
     assert files == [f"seed{s:04d}.png" for s in range(40, 45)] + ["trained_images.txt"]
+    assert sorted(os.listdir(outs[1])) == files
     for f in files:  # same seed, identical files
         assert (outs[0] / f).read_bytes() == (outs[1] / f).read_bytes()
     # the grid lies beside the folder, where evaluate.py --fake does not read it
     assert (tmp_path / "a_grid.png").read_bytes() == (tmp_path / "b_grid.png").read_bytes()
     # score the run against the real images (a tiny stand-in network: no downloads)
     scores = tmp_path / "scores.json"
-    ev = run("evaluate.py", "--real", tiny_images, "--run", "e2e", "--n", 12,
-             "--models-dir", tmp_path / "models", "--feature-net", "random-small",
-             "--json", scores)
-    assert ev.returncode == 0, ev.stderr
+    evaluate.main([str(a) for a in ("--real", tiny_images, "--run", "e2e", "--n", 12,
+                                    "--models-dir", tmp_path / "models", "--feature-net",
+                                    "random-small", "--json", scores)])
     import json
     report = json.loads(scores.read_text())
     assert report["swd"]["average"] > 0 and report["fid"] is not None
@@ -79,7 +86,6 @@ def test_train_then_generate_end_to_end(tmp_path, tiny_images):
     (["--data", "/no/such/folder"], "not found: /no/such/folder"),
     (["--steps", "0"], "--steps: must be positive"),
 ])
-@pytest.mark.slow
 def test_train_bad_input_is_one_line_and_exit_2(tmp_path, tiny_images, args, message):
     if args[0] != "--data":
         args = ["--data", tiny_images] + args
@@ -90,18 +96,26 @@ def test_train_bad_input_is_one_line_and_exit_2(tmp_path, tiny_images, args, mes
     assert len(errors) == 1 and message in errors[0], result.stderr
 
 
-@pytest.mark.slow
-def test_generate_bad_input(tmp_path):
+def test_generate_bad_input(tmp_path, capsys):
+    """The first case as a user meets it (a fresh interpreter; it answers before TensorFlow
+    is imported), the two that need TensorFlow through the script's own run_cli(main) here."""
+    import generate
+    from skingan.errors import run_cli
     (tmp_path / "models" / "unfinished").mkdir(parents=True)
     (tmp_path / "models" / "unfinished" / "config.json").write_text(
         '{"settings": {"model": "dcgan"}}')
-    cases = [(["--run", "nope"], "no run 'nope'"),
-             (["--run", "unfinished"], "no exported generator yet"),
+    result = run("generate.py", "--run", "nope", "--models-dir", tmp_path / "models")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no run 'nope'" in result.stderr, result.stderr
+    cases = [(["--run", "unfinished"], "no exported generator yet"),
              (["--run", "unfinished", "--n", "0"], "--n: must be positive")]
     for args, message in cases:
-        result = run("generate.py", *args, "--models-dir", tmp_path / "models")
-        assert result.returncode == 2 and "Traceback" not in result.stderr
-        assert message in result.stderr, result.stderr
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            run_cli(generate.main, [*args, "--models-dir", str(tmp_path / "models")])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and "Traceback" not in err
+        assert message in err, err
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import data_loader
 import evaluate
 import generate
 import train
-from conftest import quiet, run_on_two_cpus
+from conftest import quiet
 from skingan import images as image_io
 from skingan import sampling
 from skingan.errors import UserError, run_cli
@@ -181,15 +181,30 @@ def test_grid_shows_at_most_eight_classes(tmp_path):
     np.testing.assert_array_equal(inputs[0][:8], inputs[0][8:16])   # same latents per row
 
 
+@pytest.fixture(scope="module")
+def sl_conditional_runs(tmp_path_factory):
+    """A conditional SL-StyleGAN run with lazy R1 (--r1-every 2), straight to 6 iterations,
+    and the same run stopped at 3 and resumed to 6: (straight, resumed). Serves the resume,
+    lazy-R1 and truncation tests below (one set of runs instead of one each)."""
+    tmp = tmp_path_factory.mktemp("slcond")
+    data = write_colour_classes(tmp / "colours", {"red": 12, "blue": 6, "green": 9})
+    flags = ["--data", data, "--conditional", "--model", "sl-stylegan", "--checkpoint-every",
+             "3", "--class-balance", "uniform", "--r1-every", "2", "--log-every", "1"]
+    straight = run_train(tmp / "a", *flags, "--steps", "6")
+    assert run_train(tmp / "b", *flags, "--steps", "3")["step"] == 3
+    return straight, run_train(tmp / "b", *flags, "--steps", "6")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["dcgan", "sl-stylegan"])
-def test_conditional_resume_is_bit_identical(tmp_path, colour_data, model):
+def test_conditional_resume_is_bit_identical(sl_conditional_runs):
+    """What a conditional run adds to resuming (the labelled stream's class draws, the fake
+    labels from the checkpointed generator) is the loop's and steps._label_drawer's, the same
+    for both families; SL-StyleGAN's step draws two label sets (and R1 takes them), so it is
+    the family run here, stopped inside a lazy-R1 cycle (3 % 2 = 1). DCGAN's resume is
+    test_training's."""
     from test_training import checkpoint_values
-    flags = ["--data", colour_data, "--conditional", "--model", model, "--checkpoint-every",
-             "3", "--class-balance", "uniform"]
-    straight = run_train(tmp_path / "a", *flags, "--steps", "6")
-    assert run_train(tmp_path / "b", *flags, "--steps", "3")["step"] == 3
-    resumed = run_train(tmp_path / "b", *flags, "--steps", "6")
+    straight, resumed = sl_conditional_runs
+    assert resumed["step"] == 6
     a, b = checkpoint_values(straight), checkpoint_values(resumed)
     assert a.keys() == b.keys()
     assert len(a) > 20
@@ -259,9 +274,8 @@ def test_generate_refuses_unknown_or_missing_class(tmp_path, conditional_run, fl
 
 
 @pytest.mark.slow
-def test_truncation_centre_is_per_class(tmp_path, colour_data):
-    result = run_train(tmp_path, "--data", colour_data, "--conditional", "--model",
-                       "sl-stylegan", "--steps", "2")
+def test_truncation_centre_is_per_class(sl_conditional_runs):
+    result, _ = sl_conditional_runs
     bundle = sampling.load_generator(result["run_dir"])
     from SL_StyleGAN import get_mapping
     mapping = get_mapping(bundle.model)
@@ -317,48 +331,12 @@ def test_classifier_sources_take_one_class_each_from_a_conditional_run(condition
         sources.generate_from_run(run_dir, 3, 0, os.path.dirname(run_dir), 16, "violet")
 
 
-MIRRORED = r"""
-from skingan.config import resolve_config
-from skingan.loop import train
-
-data, out = sys.argv[1], sys.argv[2]
-strategies = {"one": tf.distribute.get_strategy(),
-              "two": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])}
-report = {}
-for model in ("dcgan", "sl-stylegan"):
-    for name, strategy in strategies.items():
-        run, cfg = resolve_config(dict(data=data, model=model, resolution=16, batch_size=4,
-            steps=3, channel_scale=0.125, log_every=1, sample_every=3, checkpoint_every=3,
-            conditional=True, class_balance="uniform", augment="ada", ada_p=0.3, ema=0.9,
-            run=f"{model}-{name}"), out + "/models")
-        cfg["dropout"] = 0.0
-        train(cfg, run, out + "/models", out + "/results", strategy=strategy,
-              log=lambda *a: None, handle_signals=False)
-        rows = np.loadtxt(out + f"/results/{run}/losses.csv", delimiter=",", skiprows=1)
-        report[f"{model} {name}"] = rows[:, 1:3].tolist()
-print("REPORT" + json.dumps(report))
-"""
-
-
 @pytest.mark.slow
-def test_conditional_runs_under_mirrored_strategy_as_on_one_device(tmp_path, colour_data):
-    """Two logical CPU devices, ADA and EMA on: the losses of each step match one device's
-    (labels and fake labels split over the replicas like the images and latents)."""
-    report = run_on_two_cpus(MIRRORED, colour_data, tmp_path)
-    for model in ("dcgan", "sl-stylegan"):
-        one, two = report[f"{model} one"], report[f"{model} two"]
-        assert len(one) == len(two) == 3
-        for row_one, row_two in zip(one, two):
-            for a, b in zip(row_one, row_two):
-                assert abs(a - b) <= 1e-4 * max(1.0, abs(a)), (model, one, two)
-
-
-@pytest.mark.slow
-def test_lazy_r1_takes_the_labels_on_both_branches(tmp_path, colour_data):
-    """--r1-every 2: iteration 0 runs the R1 branch, iteration 1 the plain one; both give the
+def test_lazy_r1_takes_the_labels_on_both_branches(sl_conditional_runs):
+    """--r1-every 2: even iterations run the R1 branch, odd ones the plain one; both give the
     conditional D its labels."""
-    result = run_train(tmp_path, "--data", colour_data, "--conditional", "--model",
-                       "sl-stylegan", "--r1-every", "2", "--steps", "2", "--log-every", "1")
+    result, _ = sl_conditional_runs
     rows = np.genfromtxt(os.path.join(result["results_dir"], "losses.csv"), delimiter=",",
                          names=True)
-    assert rows["r1"][0] > 0 and rows["r1"][1] == 0
+    np.testing.assert_array_equal(rows["step"], np.arange(1, 7))
+    assert np.all(rows["r1"][0::2] > 0) and np.all(rows["r1"][1::2] == 0), rows["r1"]
