@@ -90,7 +90,7 @@ def plan(families, seeds, which):
     return runs
 
 
-def split_pairs(data, held_out=HELD_OUT, seed=0):
+def split_pairs(data, held_out=HELD_OUT, seed=0, train_images=None):
     """{'train', 'held_out', 'floor'}: lists of PNG paths in `data`, whole pairs
     patchNNNa / patchNNNb on one side (an unpaired patch is a pair of one). Pairs are
     shuffled with `seed`; the first fill held_out, the next the floor, the rest train."""
@@ -104,6 +104,8 @@ def split_pairs(data, held_out=HELD_OUT, seed=0):
     sets = {"held_out": [], "floor": [], "train": []}
     for key in keys:
         side = next((s for s in ("held_out", "floor") if len(sets[s]) < held_out), "train")
+        if side == "train" and train_images is not None and len(sets["train"]) >= train_images:
+            break                           # a rare class's few images, whole pairs only
         sets[side].extend(pairs[key])
     if len(sets["train"]) < BATCH:
         from skingan.errors import UserError
@@ -112,13 +114,13 @@ def split_pairs(data, held_out=HELD_OUT, seed=0):
     return sets
 
 
-def write_sets(root, data):
+def write_sets(root, data, train_images=None):
     """Link the split into folders under root; returns the training folder and the sets as
     uint8 (N, 32, 32, 3), loaded as training loads images (held_out and floor cut to
     HELD_OUT, the copy: HELD_OUT training images)."""
     import data_loader
     folders = {}
-    for name, paths in split_pairs(data).items():
+    for name, paths in split_pairs(data, train_images=train_images).items():
         folders[name] = os.path.join(root, name)
         os.makedirs(folders[name])
         for path in paths:
@@ -219,7 +221,7 @@ def done_runs(path):
     return {(r["family"], r["arm"], r["seed"]) for r in rows if "family" in r}
 
 
-def run_all(runs, steps, channel_base, data, out, root, log):
+def run_all(runs, steps, channel_base, data, out, root, log, train_images=None):
     """Train and score every (family, arm, seed) in runs not yet in `out`, appending each
     result there as it finishes; the references are appended once."""
     import keras
@@ -227,7 +229,7 @@ def run_all(runs, steps, channel_base, data, out, root, log):
 
     from benchmarks.bench_train import load_text
     from skingan.metrics import swd
-    train_dir, sets, counts = write_sets(root, data)
+    train_dir, sets, counts = write_sets(root, data, train_images)
     log(f"split: {counts} images (pairs kept on one side)")
     finished = done_runs(out)
     if ("reference", "floor", 0) not in finished:
@@ -398,6 +400,10 @@ def main(argv=None):
     parser.add_argument("--first-seed", type=int, default=0,
                         help="start at this seed (another process runs the ones before)")
     parser.add_argument("--data", default=DATA, help="the PH2 patches folder")
+    parser.add_argument("--train-images", type=int,
+                        help="train on only this many patches (whole pairs; the held-out and "
+                             "floor sets unchanged): a rare class's few images. Use another "
+                             "--out: finished runs are keyed by family, arm and seed only")
     parser.add_argument("--table", action="store_true",
                         help="only print the table of what --out holds (several files: "
                              "comma-separated)")
@@ -421,14 +427,16 @@ def main(argv=None):
                          "python ../shared/data/get_dermoscopy_patches.py")
     runs = plan(families, seeds, own.arms) if own.arm is None else \
         [(f, own.arm, s) for s in seeds for f in families]
+    few = "" if own.train_images is None else f" (its first {own.train_images} patches)"
     budget = (f"{steps} iterations of batch {BATCH} ({steps * BATCH / 1000:g} kimg) at "
-              f"{RESOLUTION} px on the PH2 patches' training split, seeds {seeds}, arms "
+              f"{RESOLUTION} px on the PH2 patches' training split{few}, seeds {seeds}, arms "
               f"'{own.arms}' ({len(runs)} runs), StyleGAN2 channel_base {own.channel_base}, "
               f"ADA speed {ADA_KIMG:g} kimg; SWD on {HELD_OUT} generated vs {HELD_OUT} "
               f"held-out images")
     run_in_tempdir("bench_families", budget,
                    lambda root, log: run_all(runs, steps, own.channel_base, own.data,
-                                             os.path.abspath(own.out), root, log))
+                                             os.path.abspath(own.out), root, log,
+                                             own.train_images))
     print(table(own.out))
 
 

@@ -123,6 +123,7 @@ def assert_resumed_run_is_bit_identical(straight, resumed, steps):
     np.testing.assert_array_equal(rows[:, 0], np.arange(1, steps + 1))
 
 
+@pytest.mark.slow                    # the sl_runs fixture: three SL-StyleGAN runs, ~60 s
 def test_sl_stylegan_resume_is_bit_identical_to_an_uninterrupted_run(sl_runs):
     assert sl_runs["first"]["step"] == 2 and sl_runs["resumed"]["step"] == 4
     assert_resumed_run_is_bit_identical(sl_runs["straight"], sl_runs["resumed"], 4)
@@ -205,6 +206,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_images, mo
     assert result["step"] == 4
 
 
+@pytest.mark.slow                    # the sl_runs fixture: three SL-StyleGAN runs, ~60 s
 def test_run_folder_holds_what_resume_and_generate_need(sl_runs):
     result = sl_runs["straight"]
     with open(os.path.join(result["run_dir"], "config.json")) as f:
@@ -282,6 +284,7 @@ def test_resumed_run_keeps_its_earlier_quality_scores(tmp_path, tiny_images):
     np.testing.assert_array_equal(rows["step"], [2, 4, 6])
 
 
+@pytest.mark.slow                    # the sl_runs fixture: three SL-StyleGAN runs, ~60 s
 def test_ema_generator_is_the_average_that_gets_exported(sl_runs):
     import keras
     result = sl_runs["straight"]           # ema 0.5, translation DiffAugment
@@ -366,6 +369,7 @@ def test_r1_every_2_applies_r1_on_even_iterations_with_twice_the_weight(lazy_r1_
     assert lazy_r1_steps["traces"] == 1
 
 
+@pytest.mark.slow                    # the sl_runs fixture: three SL-StyleGAN runs, ~60 s
 def test_r1_every_is_fixed_for_a_run_and_refused_for_dcgan(tmp_path, sl_runs):
     data, run_dir = sl_runs["data"], sl_runs["straight"]["run_dir"]     # --r1-every 2
     run = os.path.basename(run_dir)
