@@ -14,3 +14,19 @@ def test_bench_families_help_lists_its_own_flags_and_the_shared_ones(capsys):
         assert flag in text, flag
     # its --families default is its own three families, as the runs take them
     assert "sl-stylegan,dcgan,stylegan2" in text
+
+
+def test_bench_families_train_images_keeps_pairs_whole_and_the_scoring_sets(tmp_path):
+    from benchmarks.bench_families import split_pairs
+    for k in range(30):
+        for side in "ab":
+            (tmp_path / f"patch{k:03d}{side}.png").write_bytes(b"")
+    full = split_pairs(str(tmp_path), held_out=10)
+    few = split_pairs(str(tmp_path), held_out=10, train_images=17)
+    # held-out and floor sets are the same with or without the limit
+    assert few["held_out"] == full["held_out"] and few["floor"] == full["floor"]
+    names = [p.rsplit("/", 1)[-1] for p in few["train"]]
+    assert len(names) == 18                        # 8 pairs are 16 < 17, a 9th pair is 18
+    assert set(few["train"]) < set(full["train"])
+    stems = {n[:-5] for n in names}                # patchNNN
+    assert all(f"{s}a.png" in names and f"{s}b.png" in names for s in stems)
