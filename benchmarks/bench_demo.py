@@ -74,6 +74,14 @@ COND_ARMS.update({
     "cond dcgan uniform": dict(COND_DCGAN, class_balance="uniform"),
     "cond dcgan ema": dict(COND_DCGAN, ema=0.99),
     "cond sl ema 300": dict(OLD_SL, conditional=True, ema=0.99, steps=300),
+    # StyleGAN2-ADA's demo preset (families.py: 32 px, batch 16, 300 it., channel_base 1024;
+    # its own EMA, ADA and minibatch-stddev), conditional (NVlabs' one-hot c, mapped)
+    "cond sg2": dict(model="stylegan2", resolution=32, batch_size=16, steps=300,
+                     sample_every=50, checkpoint_every=100, conditional=True),
+    "cond sg2 b8": dict(model="stylegan2", resolution=32, batch_size=8, steps=600,
+                        sample_every=100, checkpoint_every=200, conditional=True),
+    "cond sg2 500": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                         sample_every=50, checkpoint_every=100, conditional=True),
 })
 # classify.py's demo GAN (skingan.benefit.demo.DEMO_GAN then), trained by demo.train_gan on
 # the rare class's training fold of classify's own split; pinned so the arm stays the old one.
