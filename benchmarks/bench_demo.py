@@ -80,6 +80,14 @@ COND_ARMS.update({
                      sample_every=50, checkpoint_every=100, conditional=True),
     "cond sg2 b8": dict(model="stylegan2", resolution=32, batch_size=8, steps=600,
                         sample_every=100, checkpoint_every=200, conditional=True),
+    "cond sg2 cb512": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                           channel_base=512, sample_every=50, checkpoint_every=100,
+                           conditional=True),
+    # ADA's p moves by at most batch x steps / (ada_kimg x 1000): with NVlabs' ada_kimg 500
+    # it stays near 0 in a demo's 8 kimg; 2 lets it act within the run
+    "cond sg2 cb512 ada2": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                                channel_base=512, ada_kimg=2.0, sample_every=50,
+                                checkpoint_every=100, conditional=True),
     "cond sg2 500": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
                          sample_every=50, checkpoint_every=100, conditional=True),
 })
