@@ -88,6 +88,9 @@ COND_ARMS.update({
     "cond sg2 cb512 ada2": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
                                 channel_base=512, ada_kimg=2.0, sample_every=50,
                                 checkpoint_every=100, conditional=True),
+    "cond sg2 cb512 ada10": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                                 channel_base=512, ada_kimg=10.0, sample_every=50,
+                                 checkpoint_every=100, conditional=True),
     "cond sg2 500": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
                          sample_every=50, checkpoint_every=100, conditional=True),
 })
