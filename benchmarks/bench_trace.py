@@ -1,6 +1,6 @@
 """What a training step's first call costs with and without AutoGraph (skingan.steps.AUTOGRAPH).
 
-    python -m benchmarks.bench_trace                  # 3 families x 2 arms x 3 rounds, ~5 min on 2 cores
+    python -m benchmarks.bench_trace                  # 3 families x 2 arms x 3 rounds, ~8 min on 2 cores
     python -m benchmarks.bench_trace --rounds 1 --families dcgan
 
 The first call of a compiled step traces it (Python runs the step once to build the graph),
@@ -8,16 +8,21 @@ lets Grappler optimise the graph and executes it once: that is the start-up ever
 resume and every test pays before its first iteration. For each family (tiny networks at
 16 px, ADA on with p 0.5 so the augmentation pipeline is in the graph, as in the tests), the
 components are built fresh with the same seed, and the step's first call is timed, with
-AutoGraph on (tf.function's default) and off (the project's setting); the arms alternate
-within each round so the machine's drift falls on both. Printed per call: wall seconds and
+AutoGraph on (tf.function's default) and off (the project's setting), each call in a fresh
+interpreter as a run has it (AutoGraph caches what it has converted, so a second step in the
+same process would hide its cost); the arms alternate within each round so the machine's
+drift falls on both. Printed per call: wall seconds and
 the process's CPU seconds (all threads), then per family the median of each arm and the
 ratio off / on. Both arms must give the same losses on the same batch from the same
 weights: the script checks that and says so, since a graph that AutoGraph would have
 changed would show here first.
 """
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -50,6 +55,17 @@ def first_call(family, autograph):
     return time.perf_counter() - wall, time.process_time() - cpu, d_loss, g_loss
 
 
+def first_call_in_a_fresh_interpreter(family, autograph):
+    code = ("import json, sys; from benchmarks.bench_trace import first_call; "
+            f"print('RESULT' + json.dumps(first_call({family!r}, {autograph!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT")]
+    if out.returncode or not lines:
+        raise SystemExit(f"error: the {family} measurement failed:\n{out.stderr[-2000:]}")
+    return json.loads(lines[0][len("RESULT"):])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,23 +77,18 @@ def main(argv=None):
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown or args.rounds < 1:
         parser.error(f"unknown families {unknown}" if unknown else "--rounds: must be >= 1")
-    from skingan import steps
-    default = steps.AUTOGRAPH
     results = {(f, a): [] for f in families for a in (True, False)}
     losses = {}
-    try:
-        for r in range(args.rounds):
-            for family in families:
-                order = (True, False) if r % 2 == 0 else (False, True)
-                for autograph in order:
-                    wall, cpu, d, g = first_call(family, autograph)
-                    results[family, autograph].append((wall, cpu))
-                    losses.setdefault(family, set()).add((round(d, 5), round(g, 5)))
-                    print(f"round {r} {family:12s} autograph {'on ' if autograph else 'off'}"
-                          f"  first call {wall:6.1f} s wall, {cpu:6.1f} s CPU  "
-                          f"d_loss {d:.5f} g_loss {g:.5f}", flush=True)
-    finally:
-        steps.AUTOGRAPH = default
+    for r in range(args.rounds):
+        for family in families:
+            order = (True, False) if r % 2 == 0 else (False, True)
+            for autograph in order:
+                wall, cpu, d, g = first_call_in_a_fresh_interpreter(family, autograph)
+                results[family, autograph].append((wall, cpu))
+                losses.setdefault(family, set()).add((round(d, 5), round(g, 5)))
+                print(f"round {r} {family:12s} autograph {'on ' if autograph else 'off'}"
+                      f"  first call {wall:6.1f} s wall, {cpu:6.1f} s CPU  "
+                      f"d_loss {d:.5f} g_loss {g:.5f}", flush=True)
     print("\nfamily        arm            median wall s  median CPU s")
     for family in families:
         med = {a: [statistics.median(x[i] for x in results[family, a]) for i in (0, 1)]
