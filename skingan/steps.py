@@ -241,6 +241,13 @@ class _WithGrapplerOptions:
         return getattr(self._function, name)
 
 
+# The steps are written with TensorFlow's own control flow (tf.cond, tf.where) and Python
+# loops over layers only, so AutoGraph has nothing to convert; skipping its source-to-source
+# pass makes tracing a step about a third cheaper (benchmarks/bench_trace.py, which sets
+# this to True for its comparison arm).
+AUTOGRAPH = False
+
+
 def _compile(fn, strategy, jit_compile, grappler_options=None):
     """tf.function over the whole step; XLA on a single device when asked. The batch
     dimension may vary (an epoch's partial last batch): reduce_retracing makes the second
@@ -251,7 +258,8 @@ def _compile(fn, strategy, jit_compile, grappler_options=None):
     all-reduce (a merge_call) cannot live inside an XLA cluster.
     """
     single = strategy.num_replicas_in_sync == 1
-    step = tf.function(fn, jit_compile=bool(jit_compile and single), reduce_retracing=True)
+    step = tf.function(fn, jit_compile=bool(jit_compile and single), reduce_retracing=True,
+                       autograph=AUTOGRAPH)
     return _WithGrapplerOptions(step, grappler_options) if grappler_options else step
 
 

@@ -75,7 +75,7 @@ def loop_losses(strategy, name):
     run, cfg = resolve_config(dict(data=data, model="sl-stylegan", resolution=16,
         batch_size=4, steps=3, channel_scale=0.125, log_every=1, sample_every=3,
         checkpoint_every=3, conditional=True, class_balance="uniform", augment="ada",
-        ada_p=0.3, ema=0.9, run=name), out + "/models")
+        ada_p=0.3, ema=0.9, eval_images=8, run=name), out + "/models")
     cfg["dropout"] = 0.0
     train(cfg, run, out + "/models", out + "/results", strategy=strategy,
           log=lambda *a: None, handle_signals=False)
@@ -94,7 +94,8 @@ def report(tmp_path_factory):
     from test_conditional_training import write_colour_classes
     tmp = tmp_path_factory.mktemp("mirrored")
     data = write_colour_classes(tmp / "colours", {"red": 12, "blue": 6, "green": 9})
-    return run_on_two_cpus(SCRIPT, data, tmp)
+    # four step traces and two runs under two strategies: minutes on a loaded 2-core machine
+    return run_on_two_cpus(SCRIPT, data, tmp, timeout=1500)
 
 
 @pytest.mark.slow

@@ -20,8 +20,9 @@ from skingan.stylegan2_step import ema_beta
 
 tf.config.experimental.enable_op_determinism()
 
+# eval_images 8: every run scores its generator at its end; 8 fakes keep that cheap
 TINY = dict(model="stylegan2", resolution=16, channel_base=256, latent_dim=32, w_dim=32,
-            batch_size=4)
+            batch_size=4, eval_images=8)
 
 
 # ---- the loss terms -------------------------------------------------------------------
