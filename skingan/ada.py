@@ -45,7 +45,8 @@ its input exactly.
 
 Each iteration the train step must: draw one params dict per batch D sees (reals, fakes of
 the D update, fakes of the G update; the R1 penalty is taken on the augmented reals D sees),
-from `controller.p`; feed D's logits on the augmented reals to `controller.accumulate`; and
+from `controller.p`; feed D's logits on the augmented reals (and, for the 'rank'
+heuristic, on the fakes of the D update) to `controller.accumulate`; and
 after the iteration call `controller.maybe_adjust(iteration, global_batch)`.
 """
 import math
@@ -367,7 +368,7 @@ ADJUST_INTERVAL = 4   # ADA: p is adjusted after every 4th iteration
 class AdaController(tf.Module):
     """ADA's augmentation probability p, adapted to how much D overfits.
 
-    The overfitting heuristic is r_t = E[sign(D(real))] ('sign'; 'lsgan' below) over the
+    The overfitting heuristic is r_t = E[sign(D(real))] ('sign'; 'lsgan' and 'rank' below) over the
     reals D saw since the last adjustment: the fraction of reals on the real side of D's decision boundary at 0, minus
     the fraction on the fake side. Every `interval` iterations p moves by
     sign(r_t - target) * batch * interval / (ada_kimg * 1000), i.e. it can traverse 0 -> 1 in
