@@ -60,6 +60,40 @@ COND_ARMS = {
     "cond dcgan 500": dict(model="dcgan", resolution=32, batch_size=64, steps=500,
                            sample_every=50, checkpoint_every=100, conditional=True),
 }
+# issue 23 item 1, third round: against DCGAN's collapse within a class, at about the same
+# CPU (batch x iterations ~ 19,200 images) unless said otherwise
+COND_DCGAN = COND_ARMS["cond dcgan"]
+COND_ARMS.update({
+    "cond dcgan b32": dict(COND_DCGAN, batch_size=32, steps=600, sample_every=100,
+                           checkpoint_every=200),
+    "cond dcgan b32 tc": dict(COND_DCGAN, batch_size=32, steps=600, sample_every=100,
+                              checkpoint_every=200, augment="translation,cutout"),
+    "cond dcgan tc": dict(COND_DCGAN, augment="translation,cutout"),
+    "cond dcgan ct": dict(COND_DCGAN, augment="color,translation"),
+    "cond dcgan ada": dict(COND_DCGAN, augment="ada", ada_kimg=2.0),
+    "cond dcgan uniform": dict(COND_DCGAN, class_balance="uniform"),
+    "cond dcgan ema": dict(COND_DCGAN, ema=0.99),
+    "cond sl ema 300": dict(OLD_SL, conditional=True, ema=0.99, steps=300),
+    # StyleGAN2-ADA's demo preset (families.py: 32 px, batch 16, 300 it., channel_base 1024;
+    # its own EMA, ADA and minibatch-stddev), conditional (NVlabs' one-hot c, mapped)
+    "cond sg2": dict(model="stylegan2", resolution=32, batch_size=16, steps=300,
+                     sample_every=50, checkpoint_every=100, conditional=True),
+    "cond sg2 b8": dict(model="stylegan2", resolution=32, batch_size=8, steps=600,
+                        sample_every=100, checkpoint_every=200, conditional=True),
+    "cond sg2 cb512": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                           channel_base=512, sample_every=50, checkpoint_every=100,
+                           conditional=True),
+    # ADA's p moves by at most batch x steps / (ada_kimg x 1000): with NVlabs' ada_kimg 500
+    # it stays near 0 in a demo's 8 kimg; 2 lets it act within the run
+    "cond sg2 cb512 ada2": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                                channel_base=512, ada_kimg=2.0, sample_every=50,
+                                checkpoint_every=100, conditional=True),
+    "cond sg2 cb512 ada10": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                                 channel_base=512, ada_kimg=10.0, sample_every=50,
+                                 checkpoint_every=100, conditional=True),
+    "cond sg2 500": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                         sample_every=50, checkpoint_every=100, conditional=True),
+})
 # classify.py's demo GAN (skingan.benefit.demo.DEMO_GAN then), trained by demo.train_gan on
 # the rare class's training fold of classify's own split; pinned so the arm stays the old one.
 OLD_CLASSIFY = dict(model="dcgan", resolution=32, steps=600, batch_size=32, channel_scale=0.5)
@@ -78,25 +112,31 @@ def quiet(*_args, **_kwargs):
 
 class DiversityLog:
     """Records the health monitor's diversity ratio at every grid, by wrapping
-    HealthMonitor.check_samples (what the loop calls; the warning logic is unchanged)."""
+    HealthMonitor.check_samples (what the loop calls; the warning logic is unchanged). A
+    conditional grid is judged class by class: the ratio recorded is its lowest class's,
+    and `classes` holds every class's at the last grid."""
 
     def __init__(self):
         from skingan.monitoring import HealthMonitor
-        self.ratios, self.warned = [], False
+        self.ratios, self.warned, self.classes = [], False, {}
         original = HealthMonitor.check_samples
         record = self
 
-        def check_samples(monitor, step, fake_uint8, real_diversity):
-            if real_diversity > 0:
-                record.ratios.append((step, monitor.diversity(fake_uint8) / real_diversity,
+        def check_samples(monitor, step, fake_uint8, real_diversity, labels=None,
+                          class_names=None):
+            ratios = monitor.ratios(fake_uint8, real_diversity, labels)
+            if ratios:
+                record.ratios.append((step, min(ratios.values()),
                                       step >= monitor.warmup_steps))
-            warning = original(monitor, step, fake_uint8, real_diversity)
+                record.classes = {(class_names[c] if class_names else c): r
+                                  for c, r in ratios.items()}
+            warning = original(monitor, step, fake_uint8, real_diversity, labels, class_names)
             record.warned = record.warned or warning is not None
             return warning
         HealthMonitor.check_samples = check_samples
 
     def reset(self):
-        self.ratios, self.warned = [], False
+        self.ratios, self.warned, self.classes = [], False, {}
 
 
 def held_out_images(mode):
@@ -215,7 +255,7 @@ def run_one(mode, name, flags, seed, root, grids, record, held_out):
     checked = [r for _, r, after_warmup in record.ratios if after_warmup]
     row = dict(final=record.ratios[-1][1] if record.ratios else float("nan"),
                low=min(checked) if checked else float("nan"),
-               warned=record.warned, swd=score, seconds=seconds, cpu=cpu, colours=colours,
+               warned=record.warned, classes=dict(record.classes), swd=score, seconds=seconds, cpu=cpu, colours=colours,
                within=within,
                looks=all(colour.looks_like(c) for c in colours.values()),
                trace=" ".join(f"{s}:{r:.2f}" for s, r, _ in record.ratios))
@@ -289,6 +329,9 @@ def main(argv=None):
                     f"{row['low']:.2f}{', warned' if row['warned'] else ''})  SWD "
                     f"{row['swd']:6.1f}  colours {'pass' if row['looks'] else 'FAIL'}  "
                     f"{row['seconds']:.0f} s ({row['cpu']:.0f} CPU s)   [{row['trace']}]")
+                if mode == "conditional":
+                    log("      the monitor per class at the last grid: " + ", ".join(
+                        f"{c} {r:.2f}" for c, r in row["classes"].items()))
                 for name, figures in row["colours"].items():
                     log(f"      {name:4s} {colour.describe(figures)}; diversity within the "
                         f"class {row['within'][name]:.2f}")

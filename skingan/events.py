@@ -96,15 +96,18 @@ class SampleGrid(Event):
     """The family's sample grid: rows of latents drawn for this snapshot, then the rows
     of the run's fixed latents (the same at every snapshot, so progress compares), and
     the loss curve beside it. A conditional run's grid has one row per class instead,
-    all from fixed latents."""
+    all from fixed latents, and the health monitor judges it class by class: real_diversity
+    is then {label: the diversity of that class's real images}."""
 
     def __init__(self, every, parts, folder, train_log, health, real_diversity, log):
         self.every, self.parts, self.folder = every, parts, folder
         self.train_log, self.health, self.real_diversity, self.log = \
             train_log, health, real_diversity, log
         rows, cols, fixed_rows = parts.family.grid
+        self.labels = None                  # each grid sample's class (conditional runs)
         if parts.classes:
             self.fixed, rows = class_grid_inputs(parts, cols)
+            self.labels = np.repeat(np.arange(rows, dtype=np.int32), cols)
             fixed_rows = rows
         else:
             self.fixed = parts.draw_inputs(numpy_normal(parts.cfg["seed"]), fixed_rows * cols)
@@ -124,7 +127,8 @@ class SampleGrid(Event):
                                              f"samples_{state.step:06d}.png"))
         self.train_log.add_image("samples", grid, state.step)
         self.train_log.plot(f"{self.folder.run}: {cfg['model']} {cfg['resolution']}px")
-        warning = self.health.check_samples(state.step, fakes, self.real_diversity)
+        warning = self.health.check_samples(state.step, fakes, self.real_diversity,
+                                            self.labels, self.parts.classes)
         if warning:
             self.log(warning)
 

@@ -153,12 +153,20 @@ def make_tracker(cfg, images, class_ids, folder, log, data_info, cache_dir):
 
 
 def make_events(cfg, parts, folder, store, images, class_ids, train_log, tracker, log):
+    import numpy as np
+
     from skingan import events
     from skingan.monitoring import HealthMonitor
     health = HealthMonitor()
+    if parts.classes:       # a conditional grid is judged class by class (monitoring.py)
+        real_diversity = {c: HealthMonitor.diversity(images[class_ids == c][:256])
+                          for c in range(len(parts.classes))
+                          if np.count_nonzero(class_ids == c) >= 2}
+    else:
+        real_diversity = HealthMonitor.diversity(images[:256])
     found = [events.Progress(cfg["log_every"], cfg["batch_size"], log),
              events.SampleGrid(cfg["sample_every"], parts, folder, train_log, health,
-                               HealthMonitor.diversity(images[:256]), log)]
+                               real_diversity, log)]
     if tracker:
         found.append(events.QualityScore(cfg["eval_every"], parts, folder, tracker, store,
                                          train_log, log))

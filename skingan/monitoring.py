@@ -152,6 +152,8 @@ class HealthMonitor:
     nearly the same image, mode collapse. Calibrated on the demo data at 32 px (tests/
     test_monitoring.py): SL-StyleGAN's visibly collapsed grids at 700-1,000 iterations score
     0.32-0.33, DCGAN's varied grids at 200-300 iterations 0.72-0.92, real images 1.
+    A conditional grid is judged class by class, each class's samples against its own real
+    images (`ratios`).
     """
 
     def __init__(self, window=200, threshold=0.99, min_diversity=0.5, warmup_steps=200):
@@ -161,7 +163,8 @@ class HealthMonitor:
         self.warmup_steps = warmup_steps
         self.d_won_streak = 0
         self.d_won_warned = False
-        self.collapse_warned = False
+        self.collapse_warned = False   # some class (or the whole grid) is below now
+        self.collapsed = set()         # which: None for an unconditional grid, else labels
 
     def update(self, step, metrics):
         """Feed one step's metrics; returns a warning string or None."""
@@ -200,17 +203,57 @@ class HealthMonitor:
         pairs = np.triu_indices(n, 1)
         return float(np.median(np.sqrt(np.maximum(d2[pairs], 0.0) / x.shape[1])))
 
-    def check_samples(self, step, fake_uint8, real_diversity):
-        if step < self.warmup_steps or real_diversity <= 0:
+    def ratios(self, fake_uint8, real_diversity, labels=None):
+        """{class: the samples' diversity over the real images'}, the figures the collapse
+        check compares with `min_diversity`.
+
+        Unconditional (labels None): one entry, key None, for the whole grid; real_diversity
+        is a number. Conditional: labels (N,) gives each sample's class and real_diversity
+        maps a class to the diversity of its own real images; each class's samples are
+        judged against those alone. Pooling the rows would hide a grid whose every row
+        repeats one lesion (the rows differ from one another). Classes with fewer than two
+        samples or no real diversity are not judged."""
+        if labels is None:
+            if real_diversity <= 0:
+                return {}
+            return {None: self.diversity(fake_uint8) / real_diversity}
+        fake, labels = np.asarray(fake_uint8), np.asarray(labels)
+        found = {}
+        for label in np.unique(labels):
+            mine, real = fake[labels == label], real_diversity.get(int(label), 0.0)
+            if len(mine) >= 2 and real > 0:
+                found[int(label)] = self.diversity(mine) / real
+        return found
+
+    def check_samples(self, step, fake_uint8, real_diversity, labels=None, class_names=None):
+        """A warning string when the grid's samples have collapsed (see the class docstring
+        and `ratios`), else None. Once per episode: a class (or the whole unconditional
+        grid) warns when it falls below `min_diversity` and not again until it has been
+        above it; the one line names every class whose episode begins at this grid.
+        class_names: label -> name for the message (default: the label)."""
+        if step < self.warmup_steps:
             return None
-        ratio = self.diversity(fake_uint8) / real_diversity
-        if ratio < self.min_diversity:
-            if not self.collapse_warned:
-                self.collapse_warned = True
-                return (f"WARNING step {step}: the samples have lost their diversity (a "
-                        f"typical pair of samples differs {ratio:.0%} as much as a typical "
-                        "pair of real images): mode collapse. Earlier checkpoints may be "
-                        "better; see the sample grids.")
-        else:
-            self.collapse_warned = False
-        return None
+        ratios = self.ratios(fake_uint8, real_diversity, labels)
+        if not ratios:
+            return None
+        low = {c: r for c, r in ratios.items() if r < self.min_diversity}
+        new = {c: r for c, r in low.items() if c not in self.collapsed}
+        self.collapsed = set(low)
+        self.collapse_warned = bool(low)
+        if not new:
+            return None
+        if None in new:
+            return (f"WARNING step {step}: the samples have lost their diversity (a "
+                    f"typical pair of samples differs {new[None]:.0%} as much as a typical "
+                    "pair of real images): mode collapse. Earlier checkpoints may be "
+                    "better; see the sample grids.")
+        name = (lambda c: class_names[c]) if class_names is not None else str
+        classes = sorted(new)
+        several = len(classes) > 1
+        return (f"WARNING step {step}: the samples of class{'es' if several else ''} "
+                f"{', '.join(name(c) for c in classes)} have lost their diversity (a typical "
+                f"pair of {'a' if several else 'the'} class's samples differs "
+                f"{', '.join(f'{new[c]:.0%}' for c in classes)} as much as a typical pair of "
+                f"its real images): mode collapse within the class. Earlier checkpoints may "
+                "be better; see the sample grid's row"
+                f"{'s' if several else ''}.")

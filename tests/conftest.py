@@ -16,6 +16,20 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# The costliest modules first (their times in docs/bench-tests.md), the rest in file order:
+# `-n 2 --dist loadfile` hands whole modules to the two workers in this order, and a long
+# module handed out last would leave one worker running it alone at the end.
+LONGEST_FIRST = ("test_stylegan2_training", "test_mirrored", "test_readme", "test_classify_cli",
+                 "test_multiworker", "test_conditional_training", "test_ada_training",
+                 "test_training", "test_cli")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)                   # a stable sort: file order within each rank
+
 import json
 import subprocess
 import sys

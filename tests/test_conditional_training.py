@@ -151,7 +151,13 @@ def test_a_tiny_conditional_generator_learns_which_class_is_which_colour(tmp_pat
 
 
 def test_conditional_run_records_classes_and_draws_one_grid_row_per_class(tmp_path,
-                                                                          colour_data):
+                                                                          colour_data,
+                                                                          monkeypatch):
+    from skingan.monitoring import HealthMonitor
+    checked = []     # what the loop gives the health monitor at each grid
+    original = HealthMonitor.check_samples
+    monkeypatch.setattr(HealthMonitor, "check_samples",
+                        lambda self, *args: checked.append(args) or original(self, *args))
     result = run_train(tmp_path, "--data", colour_data, "--conditional", "--class",
                        "red,blue", "--steps", "4", "--class-balance", "sqrt")
     with open(os.path.join(result["run_dir"], "config.json")) as f:
@@ -163,6 +169,11 @@ def test_conditional_run_records_classes_and_draws_one_grid_row_per_class(tmp_pa
     grid = np.asarray(Image.open(os.path.join(result["results_dir"], "samples_000004.png")))
     expected = image_io.make_grid(np.zeros((2 * 8, 16, 16, 3), np.uint8), 2, 8)
     assert grid.shape == expected.shape                   # 2 classes x 8 fixed latents
+    # the monitor judges the grid class by class: each row's label, each class's own reals
+    step, fakes, real_diversity, labels, names = checked[-1]
+    assert step == 4 and fakes.shape == (16, 16, 16, 3) and names == ["red", "blue"]
+    np.testing.assert_array_equal(labels, [0] * 8 + [1] * 8)
+    assert sorted(real_diversity) == [0, 1] and min(real_diversity.values()) > 0
     with open(os.path.join(result["run_dir"], "trained_images.txt")) as f:
         assert len(f.read().split()) == 18                # red and blue images only
 

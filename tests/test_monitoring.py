@@ -44,6 +44,80 @@ def test_collapse_warning_compares_sample_spread_with_real_images():
     assert health.check_samples(40, real, real_div) is None
 
 
+def blocky(rs, n, base):
+    """n images of 8 x 8 random colour blocks (4 px each, 32 px) around colour `base`:
+    varied images, as far apart as their random blocks."""
+    blocks = np.clip(np.asarray(base) + rs.randint(-60, 61, (n, 8, 8, 3)), 0, 255)
+    return np.repeat(np.repeat(blocks, 4, axis=1), 4, axis=2).astype(np.uint8)
+
+
+BASES = [(120, 80, 60), (70, 50, 45), (160, 125, 95), (135, 105, 85)]   # four classes
+NAMES = ["nv", "mel", "bkl", "df"]
+
+
+def conditional_grid(rs, collapsed=()):
+    """A 4-class grid, one row of 8 per class (labels 0 .. 0, 1 .. 1, ...): varied rows,
+    except the classes in `collapsed`, whose row is one image repeated."""
+    rows = []
+    for c, base in enumerate(BASES):
+        row = blocky(rs, 8, base)
+        rows.append(np.repeat(row[:1], 8, axis=0) if c in collapsed else row)
+    return np.concatenate(rows), np.repeat(np.arange(4, dtype=np.int32), 8)
+
+
+def real_sets(rs):
+    """64 varied real images per class: (images by class, their diversity by class)."""
+    images = {c: blocky(rs, 64, base) for c, base in enumerate(BASES)}
+    return images, {c: HealthMonitor.diversity(x) for c, x in images.items()}
+
+
+def test_a_conditional_grid_is_judged_class_by_class():
+    rs = np.random.RandomState(1)
+    _, real = real_sets(rs)
+    fakes, labels = conditional_grid(rs, collapsed={3})       # df: one image, 8 times
+    ratios = HealthMonitor().ratios(fakes, real, labels)
+    assert ratios[3] < 0.01 and min(ratios[c] for c in (0, 1, 2)) > 0.7   # 0 up to rounding
+    warning = HealthMonitor(warmup_steps=0).check_samples(300, fakes, real, labels, NAMES)
+    assert warning.startswith("WARNING step 300: the samples of class df have lost")
+    assert "nv" not in warning and "mel" not in warning and "bkl" not in warning
+    fakes, labels = conditional_grid(rs)                      # every row varied
+    assert HealthMonitor(warmup_steps=0).check_samples(300, fakes, real, labels, NAMES) is None
+
+
+def test_rows_that_each_repeat_one_lesion_warn_though_the_pooled_grid_is_varied():
+    """DCGAN's conditional demo at 300 iterations: one lesion per class, the four rows
+    different from one another. Pooled, the grid looks varied; per class, all collapsed."""
+    rs = np.random.RandomState(2)
+    images, real = real_sets(rs)
+    fakes, labels = conditional_grid(rs, collapsed={0, 1, 2, 3})
+    # pooled, as the check judged a conditional grid before: no warning
+    pooled_real = HealthMonitor.diversity(np.concatenate(list(images.values())))
+    assert HealthMonitor(warmup_steps=0).check_samples(300, fakes, pooled_real) is None
+    warning = HealthMonitor(warmup_steps=0).check_samples(300, fakes, real, labels, NAMES)
+    assert "classes nv, mel, bkl, df have lost their diversity" in warning
+    assert warning.count("0%") == 4
+
+
+def test_each_class_warns_once_per_episode():
+    rs = np.random.RandomState(3)
+    _, real = real_sets(rs)
+    health = HealthMonitor(warmup_steps=100)
+
+    def check(step, collapsed, monitor=health, names=NAMES):
+        fakes, labels = conditional_grid(rs, collapsed)
+        return monitor.check_samples(step, fakes, real, labels, names)
+    assert check(50, {1}) is None                                  # warming up
+    assert "samples of class mel have" in check(200, {1})
+    assert check(250, {1}) is None                                 # the same episode
+    # a second class collapses while mel still is: only the new one is named
+    warning = check(300, {1, 2})
+    assert "class bkl have" in warning and "mel" not in warning
+    assert check(350, ()) is None                                  # both recovered
+    assert "class mel have" in check(400, {1})                     # a new episode
+    # without class names, the labels
+    assert "class 2 have" in check(0, {2}, HealthMonitor(warmup_steps=0), None)
+
+
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
