@@ -119,11 +119,13 @@ def build_parser():
     g.add_argument("--ada-target", type=cli.unit_interval,
                    help="ADA: p rises while r_t is above this (default: "
                         f"{D['ada_target']:g})")
-    g.add_argument("--ada-heuristic", choices=["sign", "lsgan"],
+    g.add_argument("--ada-heuristic", choices=["sign", "lsgan", "rank"],
                    help="ADA: the overfitting heuristic r_t: 'sign' is ADA's E[sign(D(real))] "
                         "for a logistic D (dcgan, stylegan2), 'lsgan' is E[D(real)] for "
                         "SL-StyleGAN's least-squares D with targets -1 / +1, whose dropout "
-                        "randomises the sign (default: lsgan for sl-stylegan, else sign)")
+                        "randomises the sign; 'rank' is E[sign(D(real) - D(fake))] over a "
+                        "real and a fake of each batch, free of D's scale and offset "
+                        "(default: lsgan for sl-stylegan, else sign)")
     g.add_argument("--ada-kimg", type=cli.positive_float,
                    help="ADA: thousands of images for p to go from 0 to 1 (default: "
                         f"{D['ada_kimg']:g})")

@@ -24,9 +24,10 @@ the real training loop (loop.train) at 32 px:
 and two diagnostic arms for SL-StyleGAN (finding 2 of docs/bench-families.md):
 - translation,cutout: DiffAugment without its colour transform;
 - color:       DiffAugment's colour transform alone;
-and two for finding 3: `ada sign` and `ada lsgan`, SL-StyleGAN's ADA with ADA's original
-heuristic r_t = E[sign(D(real))] and with its LSGAN default r_t = E[D(real)] named
-explicitly (skingan/ada.py).
+and three for finding 3: `ada sign`, `ada lsgan` and `ada rank`, SL-StyleGAN's ADA with
+ADA's original heuristic r_t = E[sign(D(real))], with its LSGAN default r_t = E[D(real)]
+named explicitly, and with the scale-free r_t = E[sign(D(real_i) - D(fake_i))]
+(skingan/ada.py).
 StyleGAN2 runs NVlabs' auto configuration except the batch (the common one) and a smaller
 --channel-base (named in the table), so that it is CPU-sized.
 
@@ -65,10 +66,12 @@ ARMS = {"none": dict(augment=""),
         "translation,cutout": dict(augment="translation,cutout"),
         "color": dict(augment="color"),
         "ada sign": dict(augment="ada", ada_kimg=ADA_KIMG, ada_heuristic="sign"),
-        "ada lsgan": dict(augment="ada", ada_kimg=ADA_KIMG, ada_heuristic="lsgan")}
+        "ada lsgan": dict(augment="ada", ada_kimg=ADA_KIMG, ada_heuristic="lsgan"),
+        "ada rank": dict(augment="ada", ada_kimg=ADA_KIMG, ada_heuristic="rank")}
 DEFAULT_ARM = {"sl-stylegan": "none", "dcgan": "none", "stylegan2": "ada"}
 THREE = ("none", "diffaugment", "ada")
-DIAGNOSTIC = {"sl-stylegan": ("translation,cutout", "color", "ada sign", "ada lsgan")}
+DIAGNOSTIC = {"sl-stylegan": ("translation,cutout", "color", "ada sign", "ada lsgan",
+                              "ada rank")}
 
 
 def quiet(*_args, **_kwargs):
@@ -306,8 +309,7 @@ def table(paths):
             refs[r["arm"]] = r
         else:
             arm = r["arm"] + (f" (r_t: {heuristic(r)})" if r.get("augment") == "ada"
-                              and "heuristic" not in r["arm"] and r["arm"] != "ada sign"
-                              and r["arm"] != "ada lsgan" else "")
+                              and not r["arm"].startswith("ada ") else "")
             groups.setdefault((r["family"], arm), []).append(r)
     lines = ["| family | arm | SWD x 10^3, median | range | seeds | kimg | wall s / run, "
              "median (range), loaded | sample saturation | final p (ADA) |",
@@ -428,9 +430,10 @@ def main(argv=None):
     runs = plan(families, seeds, own.arms) if own.arm is None else \
         [(f, own.arm, s) for s in seeds for f in families]
     few = "" if own.train_images is None else f" (its first {own.train_images} patches)"
+    arms = f"arms '{own.arms}'" if own.arm is None else f"arm '{own.arm}'"
     budget = (f"{steps} iterations of batch {BATCH} ({steps * BATCH / 1000:g} kimg) at "
-              f"{RESOLUTION} px on the PH2 patches' training split{few}, seeds {seeds}, arms "
-              f"'{own.arms}' ({len(runs)} runs), StyleGAN2 channel_base {own.channel_base}, "
+              f"{RESOLUTION} px on the PH2 patches' training split{few}, seeds {seeds}, "
+              f"{arms} ({len(runs)} runs), StyleGAN2 channel_base {own.channel_base}, "
               f"ADA speed {ADA_KIMG:g} kimg; SWD on {HELD_OUT} generated vs {HELD_OUT} "
               f"held-out images")
     run_in_tempdir("bench_families", budget,

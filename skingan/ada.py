@@ -45,7 +45,8 @@ its input exactly.
 
 Each iteration the train step must: draw one params dict per batch D sees (reals, fakes of
 the D update, fakes of the G update; the R1 penalty is taken on the augmented reals D sees),
-from `controller.p`; feed D's logits on the augmented reals to `controller.accumulate`; and
+from `controller.p`; feed D's logits on the augmented reals (and, for the 'rank'
+heuristic, on the fakes of the D update) to `controller.accumulate`; and
 after the iteration call `controller.maybe_adjust(iteration, global_batch)`.
 """
 import math
@@ -333,21 +334,32 @@ P_MAX = float(np.nextafter(np.float32(1.0), np.float32(0.0)))   # largest float3
 
 # The overfitting heuristics r_t can be computed with (--ada-heuristic; a run's config keeps
 # its own): 'sign' is ADA's E[sign(D(real))], made for a logistic D; 'lsgan' is E[D(real)],
-# for a least-squares D with targets -1 (fake) and +1 (real), see AdaController.
-HEURISTICS = ("sign", "lsgan")
+# for a least-squares D with targets -1 (fake) and +1 (real); 'rank' is
+# E[sign(D(real_i) - D(fake_i))] over the (real, fake) pairs of each batch, on D's own
+# scale whatever its coding. See AdaController.
+HEURISTICS = ("sign", "lsgan", "rank")
 
 
-def real_sign_stats(real_logits, heuristic="sign"):
-    """(sum over the reals of the heuristic's per-image value, count) as float32 scalars:
-    what one replica contributes to r_t. 'sign': sign(D(real)); 'lsgan': D(real) itself."""
+def real_sign_stats(real_logits, heuristic="sign", fake_logits=None):
+    """(sum over the images of the heuristic's per-image value, count) as float32 scalars:
+    what one replica contributes to r_t. 'sign': sign(D(real)); 'lsgan': D(real) itself;
+    'rank': sign(D(real_i) - D(fake_i)), real row i paired with fake row i of the same
+    batch (fake_logits: D's logits on the fakes of the same D update, as many as the reals).
+    Rows are paired by their index, and every step gives a replica the same rows of the
+    global batch of reals and of fakes, so the sums over the replicas equal one device's."""
     logits = tf.cast(real_logits, tf.float32)
     if heuristic == "sign":
         values = tf.sign(logits)
     elif heuristic == "lsgan":
         values = logits
+    elif heuristic == "rank":
+        if fake_logits is None:
+            raise ValueError("the 'rank' heuristic needs D's logits on the fakes too")
+        fake = tf.reshape(tf.cast(fake_logits, tf.float32), [-1])          # (b,)
+        values = tf.sign(tf.reshape(logits, [-1]) - fake)                   # (b,) pairs
     else:
         raise ValueError(f"unknown ADA heuristic {heuristic!r}; choose from {HEURISTICS}")
-    return tf.reduce_sum(values), tf.cast(tf.size(logits), tf.float32)
+    return tf.reduce_sum(values), tf.cast(tf.size(values), tf.float32)
 
 
 ADJUST_INTERVAL = 4   # ADA: p is adjusted after every 4th iteration
@@ -356,7 +368,7 @@ ADJUST_INTERVAL = 4   # ADA: p is adjusted after every 4th iteration
 class AdaController(tf.Module):
     """ADA's augmentation probability p, adapted to how much D overfits.
 
-    The overfitting heuristic is r_t = E[sign(D(real))] ('sign'; 'lsgan' below) over the
+    The overfitting heuristic is r_t = E[sign(D(real))] ('sign'; 'lsgan' and 'rank' below) over the
     reals D saw since the last adjustment: the fraction of reals on the real side of D's decision boundary at 0, minus
     the fraction on the fake side. Every `interval` iterations p moves by
     sign(r_t - target) * batch * interval / (ada_kimg * 1000), i.e. it can traverse 0 -> 1 in
@@ -379,6 +391,17 @@ class AdaController(tf.Module):
     margin, so E[sign] is pulled toward 0 (measured: docs/bench-families.md), while the
     logit is linear in the dropped-out features, so E over masks of D(real) equals the
     inference-mode logit exactly: the mean is unbiased by dropout, the sign is not.
+
+    heuristic 'rank' (issue 21, an option): r_t = E_i[sign(D(real_i) - D(fake_i))] over
+    the pairs of a real and a fake in the same row of each batch D was shown: the share of
+    pairs D orders correctly minus the share it orders wrongly, i.e. 2 AUC - 1 of D's
+    real-vs-fake scores, estimated without bias from one fake per real. It is ADA's sign
+    with the fixed boundary at 0 replaced by a fake from the same update, so it needs no
+    scale and no offset: the same for a logistic and a least-squares D, unchanged when D
+    shifts or shrinks all its outputs (the LSGAN D's logits sit within ~0.1 of 0). r_t = 1
+    when every real outscores its fake (a D saturated at its targets, where it equals
+    'sign'), 0 when D cannot order them; target 0.6 means D orders 80 % of pairs right.
+    Like 'sign', and unlike 'lsgan', it is pulled toward 0 by dropout noise.
 
     fixed_p: hold p at this value (ablations, --ada-p); accumulation and r_t still run for the
     log, p never moves. All state is tf.Variables (see checkpoint_items). Under a distribution
@@ -409,9 +432,10 @@ class AdaController(tf.Module):
         return {"ada_p": self.p, "ada_sign_sum": self.sign_sum,
                 "ada_sign_count": self.sign_count, "ada_rt": self.rt}
 
-    def accumulate(self, real_logits):
-        """Add the heuristic's values of D's logits on (augmented) reals, any shape."""
-        self.accumulate_stats(*real_sign_stats(real_logits, self.heuristic))
+    def accumulate(self, real_logits, fake_logits=None):
+        """Add the heuristic's values of D's logits on (augmented) reals, any shape (and,
+        for 'rank', on as many fakes of the same update, paired row by row)."""
+        self.accumulate_stats(*real_sign_stats(real_logits, self.heuristic, fake_logits))
 
     def accumulate_stats(self, sign_sum, count):
         """Add a precomputed (sum of signs, count), e.g. real_sign_stats summed over replicas."""

@@ -133,11 +133,16 @@ def _augmenter(rng, augment, value_range, names=("real", "fake_d", "fake_g")):
     return draw, (lambda images, params: diffaugment.apply(images, params, value_range))
 
 
-def _real_sign_stats(ada, real_logits):
-    """This replica's contribution to ADA's r_t (see SUMMED); nothing when ADA is off."""
+def _real_sign_stats(ada, real_logits, fake_logits=None):
+    """This replica's contribution to ADA's r_t (see SUMMED); nothing when ADA is off.
+    fake_logits: D's logits on the fakes of the same D update, which the 'rank' heuristic
+    pairs with the reals row by row; a pass without fakes (StyleGAN2's lazy R1 pass)
+    contributes no pairs to it."""
     if ada is None:
         return {}
-    sign_sum, count = ada_core.real_sign_stats(real_logits, ada.heuristic)
+    if ada.heuristic == "rank" and fake_logits is None:
+        return {"real_sign_sum": tf.constant(0.0), "real_count": tf.constant(0.0)}
+    sign_sum, count = ada_core.real_sign_stats(real_logits, ada.heuristic, fake_logits)
     return {"real_sign_sum": sign_sum, "real_count": count}
 
 
@@ -327,7 +332,7 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
         _update(g_optimizer, g_tape, g_scaled, generator)
         return dict(d_loss=d_loss, g_loss=g_loss, r1=r1,
                     **_discriminator_stats(real_logits, fake_logits),
-                    **_real_sign_stats(ada, real_logits))
+                    **_real_sign_stats(ada, real_logits, fake_logits))
 
     run_replicas = _replicated(strategy, replica_step, ema_update)
 
@@ -390,7 +395,7 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
             g_scaled = g_loss / replicas
         _update(g_optimizer, g_tape, g_scaled, generator)
         return dict(d_loss=d_loss, g_loss=g_loss, **_discriminator_stats(real_logits, fake_logits),
-                    **_real_sign_stats(ada, real_logits))
+                    **_real_sign_stats(ada, real_logits, fake_logits))
 
     run_replicas = _replicated(strategy, replica_step, ema_update)
 

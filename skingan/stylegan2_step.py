@@ -306,7 +306,7 @@ def make_stylegan2_step(generator, discriminator, g_optimizer, d_optimizer, rng,
         _sanitised_update(d_optimizer, tape, scaled, discriminator)
         return dict(d_loss=d_loss, r1=r1, w_mean=w_mean,
                     **_discriminator_stats(real_logits, fake_logits),
-                    **_real_sign_stats(ada, real_logits))
+                    **_real_sign_stats(ada, real_logits, fake_logits))
 
     def d_reg(real, real_labels, aug_params):
         real, real_labels = _strided_reals((real, real_labels))

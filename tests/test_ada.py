@@ -396,3 +396,101 @@ def test_sl_stylegan_runs_default_to_the_lsgan_heuristic_and_old_runs_keep_the_s
     _, resumed = resolve_config(dict(model="sl-stylegan", data=str(data), run="old"),
                                 tmp_path)
     assert resumed["ada_heuristic"] == "sign"
+
+
+# ---- the scale-free heuristic: D's real-vs-fake order in each batch (issue 21)
+
+def test_rank_heuristic_is_the_mean_sign_of_real_minus_fake_row_by_row():
+    real = [[0.30], [0.10], [-0.20], [0.05]]
+    fake = [[-0.10], [0.20], [-0.30], [0.05]]
+    # pairs: 0.3 > -0.1 (+1), 0.1 < 0.2 (-1), -0.2 > -0.3 (+1), a tie (0): r_t = 1 / 4
+    total, count = ada.real_sign_stats(tf.constant(real), "rank", tf.constant(fake))
+    assert (total.numpy(), count.numpy()) == (1.0, 4.0)
+    c = ada.AdaController(**PAPER, heuristic="rank")
+    c.accumulate(tf.constant(real), tf.constant(fake))
+    c.accumulate(tf.constant([[1.0], [2.0]]), tf.constant([[0.0], [3.0]]))   # +1, -1
+    c.adjust(16)
+    np.testing.assert_allclose(c.rt.numpy(), (1 + 0) / (4 + 2), rtol=1e-6)
+    with pytest.raises(ValueError, match="fakes"):
+        c.accumulate(tf.constant(real))
+
+
+def test_rank_heuristic_ignores_d_scale_and_offset_where_lsgan_and_sign_do_not():
+    # An LSGAN D whose outputs all sit within 0.1 of 0 but order every pair right: reals
+    # at 0.02 .. 0.09, each fake 0.05 below its real. Scaled by 20 and shifted by +1
+    # (another D, the same order) 'rank' reads 1 both times and p rises by one step;
+    # 'lsgan' reads the mean real output 0.055 (p falls) and 2.1 for the other D.
+    real = np.linspace(0.02, 0.09, 16, dtype=np.float32)[:, None]
+    fake = real - 0.05
+    step = 16 * 4 / (500 * 1000)
+    for scale, shift in ((1.0, 0.0), (20.0, 1.0)):
+        rank = ada.AdaController(**PAPER, heuristic="rank")
+        lsgan = ada.AdaController(**PAPER, heuristic="lsgan")
+        for _ in range(4):
+            rank.accumulate(tf.constant(real * scale + shift), tf.constant(fake * scale + shift))
+            lsgan.accumulate(tf.constant(real * scale + shift))
+        rank.adjust(16)
+        lsgan.adjust(16)
+        assert rank.rt.numpy() == 1.0
+        np.testing.assert_allclose(rank.p.numpy(), step, rtol=1e-6)
+        np.testing.assert_allclose(lsgan.rt.numpy(), 0.055 * scale + shift, rtol=1e-5)
+    # a D that cannot order its pairs: r_t 0 whatever the outputs' level, so p stays 0
+    chance = ada.AdaController(**PAPER, heuristic="rank")
+    chance.accumulate(tf.constant([[5.0], [5.0], [6.0], [4.0]]),
+                      tf.constant([[4.0], [6.0], [5.0], [5.0]]))
+    chance.adjust(16)
+    assert chance.rt.numpy() == 0.0 and chance.p.numpy() == 0.0
+
+
+def test_rank_statistics_summed_over_two_replicas_equal_one_device():
+    # replica k holds the same rows of the reals and of the fakes (contiguous for
+    # SL-StyleGAN and DCGAN, strided for StyleGAN2): pairs stay pairs, the sums add up
+    rng = np.random.RandomState(3)
+    real, fake = (tf.constant(rng.normal(0, 0.1, (8, 1)), tf.float32) for _ in range(2))
+    whole = ada.real_sign_stats(real, "rank", fake)
+    for rows in ((slice(0, 4), slice(4, 8)), (slice(0, 8, 2), slice(1, 8, 2))):
+        parts = [ada.real_sign_stats(real[r], "rank", fake[r]) for r in rows]
+        assert (sum(p[0].numpy() for p in parts), sum(p[1].numpy() for p in parts)) == \
+            (whole[0].numpy(), whole[1].numpy())
+
+
+def test_the_step_pairs_reals_with_fakes_for_rank_and_a_pass_without_fakes_adds_nothing():
+    from skingan import steps
+    c = ada.AdaController(**PAPER, heuristic="rank")
+    real, fake = tf.constant([[0.5], [-0.25], [0.25]]), tf.constant([[0.1], [0.0], [0.3]])
+    stats = steps._real_sign_stats(c, real, fake)              # +1, -1, -1
+    assert (stats["real_sign_sum"].numpy(), stats["real_count"].numpy()) == (-1.0, 3.0)
+    stats = steps._real_sign_stats(c, real)                    # StyleGAN2's lazy R1 pass
+    assert (stats["real_sign_sum"].numpy(), stats["real_count"].numpy()) == (0.0, 0.0)
+    # the other heuristics read the reals alone, fakes given or not
+    stats = steps._real_sign_stats(ada.AdaController(**PAPER, heuristic="sign"), real, fake)
+    assert stats["real_sign_sum"].numpy() == 1.0
+
+
+def test_a_rank_run_keeps_its_heuristic_and_its_accumulators_resume(tmp_path):
+    import json
+
+    from skingan.components import make_augment
+    from skingan.config import resolve_config
+    data = tmp_path / "data"
+    data.mkdir()
+    for model in ("sl-stylegan", "dcgan", "stylegan2"):
+        _, cfg = resolve_config(dict(model=model, data=str(data), augment="ada",
+                                     ada_heuristic="rank"), tmp_path)
+        assert cfg["ada_heuristic"] == "rank" and make_augment(cfg).heuristic == "rank"
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps({"run": "r", "settings": cfg}))
+    _, resumed = resolve_config(dict(model="stylegan2", data=str(data), run="r"), tmp_path)
+    assert resumed["ada_heuristic"] == "rank"
+    # a half-filled interval checkpointed and restored: the same r_t and p afterwards
+    c = ada.AdaController(**PAPER, heuristic="rank")
+    c.accumulate(tf.constant([[1.0], [0.0]]), tf.constant([[0.0], [1.0]]))    # +1, -1
+    c.accumulate(tf.constant([[1.0], [2.0]]), tf.constant([[0.0], [1.0]]))    # +1, +1
+    path = tf.train.Checkpoint(**c.checkpoint_items()).save(str(tmp_path / "ckpt"))
+    c2 = ada.AdaController(**PAPER, heuristic="rank")
+    tf.train.Checkpoint(**c2.checkpoint_items()).restore(path).assert_consumed()
+    for k in (c, c2):
+        k.accumulate(tf.constant([[3.0], [3.0]]), tf.constant([[1.0], [1.0]]))  # +1, +1
+        k.adjust(16)
+    assert c.rt.numpy() == c2.rt.numpy() == np.float32(4 / 6)
+    assert c.p.numpy() == c2.p.numpy() > 0

@@ -30,3 +30,18 @@ def test_bench_families_train_images_keeps_pairs_whole_and_the_scoring_sets(tmp_
     assert set(few["train"]) < set(full["train"])
     stems = {n[:-5] for n in names}                # patchNNN
     assert all(f"{s}a.png" in names and f"{s}b.png" in names for s in stems)
+
+
+def test_bench_families_budget_line_names_the_one_arm_given(tmp_path, monkeypatch):
+    from benchmarks import bench_families
+    budgets = []
+    monkeypatch.setattr(bench_families, "run_in_tempdir",
+                        lambda name, budget, body: budgets.append(budget))
+    out = tmp_path / "fam.jsonl"
+    out.write_text("")
+    common = ["--out", str(out), "--data", str(tmp_path), "--families", "sl-stylegan",
+              "--seeds", "2", "--steps", "10"]
+    bench_families.main(common + ["--arm", "ada rank"])
+    bench_families.main(common + ["--arms", "three"])
+    assert "arm 'ada rank' (2 runs)" in budgets[0] and "arms 'default'" not in budgets[0]
+    assert "arms 'three' (6 runs)" in budgets[1]
