@@ -163,8 +163,7 @@ class HealthMonitor:
         self.warmup_steps = warmup_steps
         self.d_won_streak = 0
         self.d_won_warned = False
-        self.collapse_warned = False   # some class (or the whole grid) is below now
-        self.collapsed = set()         # which: None for an unconditional grid, else labels
+        self.collapsed = set()   # what is below min_diversity now: {None} (unconditional) or labels
 
     def update(self, step, metrics):
         """Feed one step's metrics; returns a warning string or None."""
@@ -239,7 +238,6 @@ class HealthMonitor:
         low = {c: r for c, r in ratios.items() if r < self.min_diversity}
         new = {c: r for c, r in low.items() if c not in self.collapsed}
         self.collapsed = set(low)
-        self.collapse_warned = bool(low)
         if not new:
             return None
         if None in new:

@@ -243,7 +243,7 @@ class _WithGrapplerOptions:
 
 # The steps are written with TensorFlow's own control flow (tf.cond, tf.where) and Python
 # loops over layers only, so AutoGraph has nothing to convert; skipping its source-to-source
-# pass makes tracing a step about a third cheaper (benchmarks/bench_trace.py, which sets
+# pass makes a step's first call 21-30 % cheaper (benchmarks/bench_trace.py, which sets
 # this to True for its comparison arm).
 AUTOGRAPH = False
 
