@@ -171,8 +171,14 @@ def _strided_reals(tree):
     if replicas == 1:
         return tree
     replica = ctx.replica_id_in_sync_group
+    # all_gather sends to the tensor's device. MultiWorkerMirroredStrategy with one device
+    # per worker traces the replica function without a device scope, so the rows carry
+    # none ("destinations can not be empty"): place them on the worker's device first.
+    local = tf.distribute.get_strategy().extended.worker_devices[0]
 
     def one(t):
+        with tf.device(t.device or local):
+            t = tf.identity(t)
         everyone = ctx.all_gather(t, axis=0)[replica::replicas]
         return tf.reshape(everyone, [-1] + t.shape[1:].as_list())   # the static sizes back
     return tf.nest.map_structure(one, tree)

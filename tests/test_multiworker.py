@@ -237,3 +237,42 @@ def test_a_signal_to_one_worker_stops_all_at_the_same_iteration(monkeypatch):
     assert [stop.requested() for _ in range(3)] == [False, False, True]
     assert told == [False, False, False]                # this worker got none itself
     assert stop.signal == signal.SIGTERM                # so it stops as for SIGTERM
+
+
+GATHER = r"""
+import json, sys
+import tensorflow as tf
+from skingan.stylegan2_step import _strided_reals
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+rows = tf.reshape(tf.range(4 * 3, dtype=tf.float32), [4, 3])      # a global batch of 4
+# replica k holds the contiguous rows [2k, 2k + 2), as the data stream hands them out
+local = strategy.experimental_distribute_values_from_function(
+    lambda ctx: rows[2 * ctx.replica_id_in_sync_group:2 * ctx.replica_id_in_sync_group + 2])
+got = tf.function(lambda x: strategy.run(_strided_reals, args=(x,)))(local)
+print("ROWS" + json.dumps(strategy.experimental_local_results(got)[0][:, 0].numpy().tolist()))
+"""
+
+
+@pytest.mark.slow
+def test_stylegan2s_strided_rows_are_gathered_across_two_workers(tmp_path):
+    """StyleGAN2's step gathers the real rows over the replicas and takes every R-th
+    (stylegan2_step._strided_reals). With one device per worker the replica function has
+    no device scope, which all_gather once refused ("destinations can not be empty"):
+    worker k must get rows k and k + 2 of the global batch."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = [subprocess.Popen(
+        [sys.executable, "-c", GATHER], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONPATH=ROOT, TF_CONFIG=json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}})))
+        for index in range(2)]
+    try:
+        out = [w.communicate(timeout=TIMEOUT_S)[0] for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    rows = [json.loads(next(line[4:] for line in text.splitlines() if line.startswith("ROWS")))
+            if "ROWS" in text else text[-2000:] for text in out]
+    assert rows == [[0.0, 6.0], [3.0, 9.0]], rows   # rows 0, 2 and 1, 3 (first column: 3 r)
+
