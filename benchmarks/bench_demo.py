@@ -105,6 +105,27 @@ COND_ARMS.update({
     "cond sg2 cb512 bg ada10": dict(model="stylegan2", resolution=32, batch_size=16,
                                     steps=500, channel_base=512, ada_kimg=10.0, augpipe="bg",
                                     sample_every=50, checkpoint_every=100, conditional=True),
+    # ADA with all its groups but slower: p can reach only 0.2 in the run's 8 kimg
+    "cond sg2 cb512 ada40": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                                 channel_base=512, ada_kimg=40.0, sample_every=50,
+                                 checkpoint_every=100, conditional=True),
+    # the pixel-exact group alone (flips, quarter turns, integer shifts: no resampling, no
+    # colour), and the cb512 arm stopped where its mel row was still varied
+    "cond sg2 cb512 blit ada2": dict(model="stylegan2", resolution=32, batch_size=16,
+                                     steps=500, channel_base=512, ada_kimg=2.0,
+                                     augpipe="blit", sample_every=50, checkpoint_every=100,
+                                     conditional=True),
+    # DiffAugment's colour-free transforms instead of ADA, on every image D sees
+    "cond sg2 cb512 tc": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                              channel_base=512, augment="translation,cutout",
+                              sample_every=50, checkpoint_every=100, conditional=True),
+    # a stronger R1 penalty than auto's 0.0064 at 32 px (NVlabs' cifar 0.01, paper256 1)
+    "cond sg2 cb512 gamma0.1": dict(model="stylegan2", resolution=32, batch_size=16,
+                                    steps=500, channel_base=512, gamma=0.1, sample_every=50,
+                                    checkpoint_every=100, conditional=True),
+    "cond sg2 cb512 300": dict(model="stylegan2", resolution=32, batch_size=16, steps=300,
+                               channel_base=512, sample_every=50, checkpoint_every=100,
+                               conditional=True),
     "cond sg2 500": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
                          sample_every=50, checkpoint_every=100, conditional=True),
 })
