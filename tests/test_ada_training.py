@@ -44,7 +44,7 @@ def test_r1_is_taken_on_the_augmented_reals(monkeypatch):
     monkeypatch.setattr(losses, "discriminator_with_r1", spy)
 
     r1, images = {}, {}
-    for name, options in (("off", {}), ("p0", dict(augment="ada", ada_p=0.0)),
+    for name, options in (("p0", dict(augment="ada", ada_p=0.0)),
                           ("p", dict(augment="ada", ada_p=0.9))):
         parts, real = build("sl-stylegan", **options)
         if name == "p":   # the same draws as the step makes, from a copy of its generator
@@ -57,7 +57,6 @@ def test_r1_is_taken_on_the_augmented_reals(monkeypatch):
         images[name] = seen.numpy().copy()
     # ADA at p = 0 is the identity and draws after the latents: the unaugmented first step
     np.testing.assert_array_equal(images["p0"], real)
-    assert r1["p0"] == r1["off"]
     # at p = 0.9 R1 is taken on exactly the augmented reals, and its value follows them
     assert not np.allclose(images["p"], real)
     np.testing.assert_allclose(images["p"], expected, atol=1e-6)
@@ -126,16 +125,3 @@ def test_ada_metrics_are_logged_only_when_ada_is_on():
     on = dataclasses.replace(off, augment=ada.AdaController(target=0.6, ada_kimg=500))
     assert off.metric_names == get_family("sl-stylegan").metric_names
     assert on.metric_names == off.metric_names + ("ada_p", "ada_rt")
-
-
-@pytest.mark.slow
-def test_rank_heuristic_counts_one_pair_per_real_in_the_step():
-    # one iteration of batch 4: four (real, fake) pairs of StyleGAN2's D update, each +-1 or
-    # 0; its iteration 0 also runs the lazy R1 pass, which has no fakes and adds no pair.
-    # (SL-StyleGAN's and DCGAN's steps hand their fakes to the same _real_sign_stats.)
-    parts, real = build("stylegan2", augment="ada", ada_heuristic="rank", channel_base=64)
-    assert parts.augment.heuristic == "rank"
-    parts.train_step(real)
-    total = parts.augment.sign_sum.numpy()
-    assert parts.augment.sign_count.numpy() == 4
-    assert total == round(total) and -4 <= total <= 4

@@ -1,8 +1,9 @@
 """StyleGAN2-ADA's training (skingan/stylegan2_step.py, its configurations and registry
 entry): the loss terms against hand-computed values, the lazy phases and Adam's
-correction, the EMA half-life, exact resume in the middle of a regularisation cycle, a
-conditional run, two replicas against one device, and the downstream scripts on a
-trained run. Networks are tiny (channel_base 256, 16 px, z and w of 32)."""
+correction, the EMA half-life, exact resume in the middle of a regularisation cycle (with
+ADA's scale-free heuristic), a conditional bf16 run with DiffAugment, two replicas against
+one device, and the downstream scripts on a trained run. (--xla with ADA inside R1's double
+backward: test_training.py, on SL-StyleGAN's cheaper step.) Networks are tiny (channel_base 256, 16 px, z and w of 32)."""
 import math
 import os
 
@@ -241,8 +242,8 @@ def checkpoint_values(result):
 def train_tiny(tmp_path, data, **overrides):
     from skingan.loop import train as train_run
     models, results = tmp_path / "models", tmp_path / "results"
-    explicit = dict(data=data, steps=10, sample_every=10, checkpoint_every=6, log_every=1,
-                    ada_kimg=0.1, r1_every=R1_EVERY, **TINY)
+    explicit = dict(data=data, steps=10, sample_every=10, checkpoint_every=6, eval_every=6,
+                    log_every=1, ada_kimg=0.1, r1_every=R1_EVERY, **TINY)
     explicit.update(overrides)
     run, cfg = resolve_config(explicit, str(models))
     return train_run(cfg, run, str(models), str(results), log=quiet, handle_signals=False)
@@ -250,11 +251,13 @@ def train_tiny(tmp_path, data, **overrides):
 
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory):
-    """A tiny ADA run straight to 10 iterations: (data, root, result)."""
+    """A tiny ADA run straight to 10 iterations, with the scale-free 'rank' heuristic (its
+    accumulators are the default heuristic's, and this run shows StyleGAN2's lazy R1 pass
+    adds no (real, fake) pair to them), scored at 6 and at its end: (data, root, result)."""
     from conftest import write_blob_images
     root = tmp_path_factory.mktemp("sg2run")
     data = write_blob_images(str(root / "images"))
-    return data, root, train_tiny(root / "a", data)
+    return data, root, train_tiny(root / "a", data, ada_heuristic="rank")
 
 
 @pytest.fixture(scope="module")
@@ -262,8 +265,8 @@ def resumed_run(straight_run):
     """The straight run, and the same run stopped at 6 (inside both lazy cycles:
     6 % 4 = 2, 6 % 8 = 6) and resumed to 10 (across path length and R1 at 8)."""
     data, root, straight = straight_run
-    first = train_tiny(root / "b", data, steps=6)
-    resumed = train_tiny(root / "b", data)
+    first = train_tiny(root / "b", data, steps=6, ada_heuristic="rank")
+    resumed = train_tiny(root / "b", data, ada_heuristic="rank")
     return data, root, straight, first, resumed
 
 
@@ -282,6 +285,10 @@ def test_resume_in_the_middle_of_a_lazy_cycle_is_bit_identical(resumed_run):
     np.testing.assert_array_equal(rows["step"], np.arange(1, 11))
     assert rows["ada_p"][-1] > 0                         # ADA adapted (target 0.6)
     assert np.count_nonzero(rows["r1"]) == 2 and np.count_nonzero(rows["pl"]) == 3
+    # p was last adjusted after iteration 7 (every 4th, from 0): iterations 8 and 9 have
+    # added one (real, fake) pair per real each, 2 x 4, and iteration 8's R1 pass none
+    count = [v for n, v in a.items() if "ada_sign_count" in n]
+    assert count == [8.0]
 
 
 @pytest.mark.slow
@@ -320,32 +327,21 @@ def test_generate_evaluate_and_check_run_work_on_a_stylegan2_run(straight_run, c
     assert "files ok" in capsys.readouterr().out
 
 
-@pytest.fixture(scope="module")
-def scored_xla_run(tmp_path_factory):
-    """A tiny run of 2 iterations with the step compiled by XLA, a sample grid, a
-    checkpoint and a quality score at iteration 2: (root, result)."""
-    from conftest import write_blob_images
-    root = tmp_path_factory.mktemp("sg2scored")
-    data = write_blob_images(str(root / "images"))
-    return root, train_tiny(root, data, steps=2, sample_every=2, checkpoint_every=2,
-                            eval_every=2, eval_images=16, xla=True)
-
-
 @pytest.mark.slow
-def test_xla_run_scores_during_training_and_is_a_classify_run_source(scored_xla_run):
+def test_a_run_scores_during_training_and_is_a_classify_run_source(straight_run):
     from skingan.benefit import sources
     from skingan.errors import UserError
-    root, result = scored_xla_run
+    _, root, result = straight_run
     models, run = os.path.dirname(result["run_dir"]), os.path.basename(result["run_dir"])
-    assert result["step"] == 2
+    assert result["step"] == 10
     rows = np.genfromtxt(os.path.join(result["results_dir"], "losses.csv"), delimiter=",",
                          names=True)
     assert np.all(np.isfinite([rows[k] for k in rows.dtype.names]))
-    # the sample grid and the quality score of iteration 2 (the first is the best so far)
-    assert os.path.isfile(os.path.join(result["results_dir"], "samples_000002.png"))
+    # the sample grid, and the quality scores of iterations 6 and 10 (the run's end)
+    assert os.path.isfile(os.path.join(result["results_dir"], "samples_000010.png"))
     scores = np.genfromtxt(os.path.join(result["results_dir"], "metrics.csv"), delimiter=",",
                            names=True)
-    assert int(scores["step"]) == 2 and float(scores["swd"]) > 0
+    assert scores["step"].tolist() == [6, 10] and np.all(scores["swd"] > 0)
     assert os.path.isfile(os.path.join(result["run_dir"], "generator_best.keras"))
     # classify.py --synthetic CLASS=RUN: the run resolves as a run source, passes the leak
     # check against a split whose training fold holds its images (and fails one whose test
