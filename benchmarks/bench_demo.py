@@ -123,6 +123,11 @@ COND_ARMS.update({
     "cond sg2 cb512 gamma0.1": dict(model="stylegan2", resolution=32, batch_size=16,
                                     steps=500, channel_base=512, gamma=0.1, sample_every=50,
                                     checkpoint_every=100, conditional=True),
+    # ... stopped at 200 iterations, where its seed-0 checkpoint passed both checks
+    "cond sg2 cb512 gamma0.1 200": dict(model="stylegan2", resolution=32, batch_size=16,
+                                        steps=200, channel_base=512, gamma=0.1,
+                                        sample_every=50, checkpoint_every=100,
+                                        conditional=True),
     "cond sg2 cb512 300": dict(model="stylegan2", resolution=32, batch_size=16, steps=300,
                                channel_base=512, sample_every=50, checkpoint_every=100,
                                conditional=True),
