@@ -28,6 +28,7 @@ PLACES = ("models_dir", "results_dir", "cache_dir", "check_run")
 
 
 def build_parser():
+    from skingan.config import AUGPIPES
     from skingan.config import COMMON_DEFAULTS as D
     from skingan.config import defaults_help
     from skingan.families import FAMILIES
@@ -131,6 +132,12 @@ def build_parser():
                         f"{D['ada_kimg']:g})")
     g.add_argument("--ada-p", type=cli.unit_interval,
                    help="ADA: hold p at this value, no adaptation (ablations)")
+    g.add_argument("--augpipe", choices=list(AUGPIPES),
+                   help="ADA: the transform groups that may fire, by NVlabs' --augpipe names: "
+                        "blit (flips, quarter turns, integer shifts), geom (scaling, "
+                        "rotation, fractional shifts), color (brightness, contrast, luma "
+                        "flip, hue, saturation), bg (blit and geom: no colour change), bgc "
+                        f"(all three) (default: {D['augpipe']})")
     g.add_argument("--conditional", action="store_true", default=None,
                    help="one class-conditional GAN for several classes (--class all or a "
                         "list) instead of one GAN per class: the class enters G with z "
@@ -243,7 +250,7 @@ def check_args(args):
     if "r1_every" in explicit and not family.has_r1:
         raise UserError(f"--r1-every applies to sl-stylegan only: {cfg['model']} has no R1 "
                         f"penalty")
-    ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p", "ada_heuristic")
+    ada_flags = [k for k in ("ada_target", "ada_kimg", "ada_p", "ada_heuristic", "augpipe")
                  if k in explicit]
     if ada_flags and parse_augment(cfg["augment"]) != ADA:
         raise UserError(f"--{ada_flags[0].replace('_', '-')} needs --augment ada")

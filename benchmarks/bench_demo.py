@@ -22,6 +22,12 @@ Printed per run, and as a table at the end:
 The final grids are kept in --grids (default Results/bench_demo_grids/) to look at, with the
 HELD_OUT generated images measured (run.npz).
 
+Every checkpoint of a run (every checkpoint_every iterations) is measured too, as if the run
+had ended there or its best-scoring checkpoint were shown: the monitor's figure at that
+step's grid, the colours and the diversity within each class of its generator, ADA's p at
+that step (with --augment ada; losses.csv), and which step the run's own quality score
+(--eval-every, the SWD that picks generator_best.keras) ranked best.
+
 --conditional and --classify also print each class's colours (skingan.colour: the mean colour
 of each image's centre, inside the lesion, against PALETTE held-out real images of the class;
 distance, off-palette share, hue, saturation) and whether every class passes.
@@ -91,6 +97,40 @@ COND_ARMS.update({
     "cond sg2 cb512 ada10": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
                                  channel_base=512, ada_kimg=10.0, sample_every=50,
                                  checkpoint_every=100, conditional=True),
+    # ADA restricted to its blit and geometric groups (--augpipe bg, NVlabs' name): no colour
+    # transform, whose leak into G the ada2 arm's grid suggested
+    "cond sg2 cb512 bg ada2": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                                   channel_base=512, ada_kimg=2.0, augpipe="bg",
+                                   sample_every=50, checkpoint_every=100, conditional=True),
+    "cond sg2 cb512 bg ada10": dict(model="stylegan2", resolution=32, batch_size=16,
+                                    steps=500, channel_base=512, ada_kimg=10.0, augpipe="bg",
+                                    sample_every=50, checkpoint_every=100, conditional=True),
+    # ADA with all its groups but slower: p can reach only 0.2 in the run's 8 kimg
+    "cond sg2 cb512 ada40": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                                 channel_base=512, ada_kimg=40.0, sample_every=50,
+                                 checkpoint_every=100, conditional=True),
+    # the pixel-exact group alone (flips, quarter turns, integer shifts: no resampling, no
+    # colour), and the cb512 arm stopped where its mel row was still varied
+    "cond sg2 cb512 blit ada2": dict(model="stylegan2", resolution=32, batch_size=16,
+                                     steps=500, channel_base=512, ada_kimg=2.0,
+                                     augpipe="blit", sample_every=50, checkpoint_every=100,
+                                     conditional=True),
+    # DiffAugment's colour-free transforms instead of ADA, on every image D sees
+    "cond sg2 cb512 tc": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
+                              channel_base=512, augment="translation,cutout",
+                              sample_every=50, checkpoint_every=100, conditional=True),
+    # a stronger R1 penalty than auto's 0.0064 at 32 px (NVlabs' cifar 0.01, paper256 1)
+    "cond sg2 cb512 gamma0.1": dict(model="stylegan2", resolution=32, batch_size=16,
+                                    steps=500, channel_base=512, gamma=0.1, sample_every=50,
+                                    checkpoint_every=100, conditional=True),
+    # ... stopped at 200 iterations, where its seed-0 checkpoint passed both checks
+    "cond sg2 cb512 gamma0.1 200": dict(model="stylegan2", resolution=32, batch_size=16,
+                                        steps=200, channel_base=512, gamma=0.1,
+                                        sample_every=50, checkpoint_every=100,
+                                        conditional=True),
+    "cond sg2 cb512 300": dict(model="stylegan2", resolution=32, batch_size=16, steps=300,
+                               channel_base=512, sample_every=50, checkpoint_every=100,
+                               conditional=True),
     "cond sg2 500": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
                          sample_every=50, checkpoint_every=100, conditional=True),
 })
@@ -118,7 +158,7 @@ class DiversityLog:
 
     def __init__(self):
         from skingan.monitoring import HealthMonitor
-        self.ratios, self.warned, self.classes = [], False, {}
+        self.ratios, self.warned, self.classes, self.by_step = [], False, {}, {}
         original = HealthMonitor.check_samples
         record = self
 
@@ -130,13 +170,39 @@ class DiversityLog:
                                       step >= monitor.warmup_steps))
                 record.classes = {(class_names[c] if class_names else c): r
                                   for c, r in ratios.items()}
+                record.by_step[step] = dict(record.classes)
             warning = original(monitor, step, fake_uint8, real_diversity, labels, class_names)
             record.warned = record.warned or warning is not None
             return warning
         HealthMonitor.check_samples = check_samples
 
     def reset(self):
-        self.ratios, self.warned, self.classes = [], False, {}
+        self.ratios, self.warned, self.classes, self.by_step = [], False, {}, {}
+
+
+class Snapshots:
+    """Keeps a copy of generator.keras as each checkpoint exports it (by wrapping
+    checkpoints.Checkpoints.save, what the loop's events call), so that every checkpoint's
+    generator can be measured after the run: {step: path} in `paths`."""
+
+    def __init__(self, folder):
+        from skingan import checkpoints
+        self.folder, self.paths = folder, {}
+        original = checkpoints.Checkpoints.save
+        record = self
+
+        def save(store, step):
+            original(store, step)
+            source = os.path.join(store.folder.run_dir, "generator.keras")
+            if store.last_saved == step and os.path.isfile(source):
+                os.makedirs(record.folder, exist_ok=True)
+                record.paths[step] = os.path.join(record.folder, f"generator_{step:06d}.keras")
+                shutil.copy(source, record.paths[step])
+        checkpoints.Checkpoints.save = save
+
+    def reset(self):
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.paths = {}
 
 
 def held_out_images(mode):
@@ -164,9 +230,10 @@ def held_out_images(mode):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def generated(run_dir, cfg, n, seed):
-    """(n uint8 images of the run's final generator.keras (the shown one: EMA with --ema),
-    from fixed latents, their class indices or None); a conditional run's classes in turn."""
+def generated(path, cfg, n, seed):
+    """(n uint8 images of the generator saved at `path` (a run's generator.keras: the shown
+    one, EMA with --ema), from fixed latents, their class indices or None); a conditional
+    run's classes in turn."""
     import keras
     import numpy as np
 
@@ -175,7 +242,7 @@ def generated(run_dir, cfg, n, seed):
     from skingan.families import get_family, numpy_normal
     family = get_family(cfg["model"])
     family.builders()                                   # registers its custom layers
-    generator = keras.models.load_model(os.path.join(run_dir, "generator.keras"))
+    generator = keras.models.load_model(path)
     inputs = family.draw_inputs(numpy_normal([seed, 99]), n, cfg["latent_dim"],
                                 cfg["resolution"])
     labels = None
@@ -222,28 +289,12 @@ def train_arm(mode, flags, seed, run, models, results):
     return result["run_dir"], result["results_dir"], cfg, result["step"]
 
 
-def run_one(mode, name, flags, seed, root, grids, record, held_out):
-    import keras
-    import numpy as np
-
+def measure(path, cfg, seed, held_out):
+    """The figures of one saved generator against the held-out images: (fakes, labels,
+    colours per class, diversity within each class, whether every class's colours pass)."""
     from skingan import colour
-    from skingan.metrics import swd
     from skingan.monitoring import HealthMonitor
-    run = f"{name.replace(' ', '-')}-seed{seed}"
-    models, results = os.path.join(root, "models"), os.path.join(root, "results")
-    record.reset()
-    start, cpu = time.perf_counter(), time.process_time()
-    run_dir, results_dir, cfg, step = train_arm(mode, flags, seed, run, models, results)
-    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    final = f"samples_{step:06d}.png"
-    os.makedirs(grids, exist_ok=True)
-    shutil.copy(os.path.join(results_dir, final), os.path.join(grids, run + ".png"))
-    fakes, labels = generated(run_dir, cfg, HELD_OUT, seed)
-    np.savez_compressed(os.path.join(grids, run + ".npz"), fakes=fakes,
-                        labels=np.array([]) if labels is None else labels)
-    share = HELD_OUT // len(held_out)          # SWD: HELD_OUT reals, the classes in equal parts
-    reals = np.concatenate([images[:share] for images in held_out.values()])
-    score = swd(reals, fakes)["average"]
+    fakes, labels = generated(path, cfg, HELD_OUT, seed)
     colours, within = {}, {}
     for name in held_out:
         mine = fakes if labels is None else fakes[labels == cfg["classes"].index(name)]
@@ -252,17 +303,91 @@ def run_one(mode, name, flags, seed, root, grids, record, held_out):
         # classes, so rows that each repeat one lesion still differ from one another)
         within[name] = (HealthMonitor.diversity(mine[:75])
                         / HealthMonitor.diversity(held_out[name][:75]))
+    looks = all(colour.looks_like(c) for c in colours.values())
+    return fakes, labels, colours, within, looks
+
+
+def logged_column(results_dir, name):
+    """{step: value} of one column of the run's losses.csv ({} when it has no such column)."""
+    import numpy as np
+    rows = np.genfromtxt(os.path.join(results_dir, "losses.csv"), delimiter=",", names=True)
+    rows = np.atleast_1d(rows)
+    if name not in (rows.dtype.names or ()):
+        return {}
+    return {int(step): float(value) for step, value in zip(rows["step"], rows[name])}
+
+
+def run_one(mode, name, flags, seed, root, grids, record, snapshots, held_out):
+    import keras
+    import numpy as np
+
+    from skingan.checkpoints import read_best_step
+    from skingan.metrics import swd
+    run = f"{name.replace(' ', '-')}-seed{seed}"
+    models, results = os.path.join(root, "models"), os.path.join(root, "results")
+    record.reset()
+    snapshots.reset()
+    start, cpu = time.perf_counter(), time.process_time()
+    run_dir, results_dir, cfg, step = train_arm(mode, flags, seed, run, models, results)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    final = f"samples_{step:06d}.png"
+    os.makedirs(grids, exist_ok=True)
+    shutil.copy(os.path.join(results_dir, final), os.path.join(grids, run + ".png"))
+    fakes, labels, colours, within, looks = measure(
+        os.path.join(run_dir, "generator.keras"), cfg, seed, held_out)
+    np.savez_compressed(os.path.join(grids, run + ".npz"), fakes=fakes,
+                        labels=np.array([]) if labels is None else labels)
+    share = HELD_OUT // len(held_out)          # SWD: HELD_OUT reals, the classes in equal parts
+    reals = np.concatenate([images[:share] for images in held_out.values()])
+    score = swd(reals, fakes)["average"]
+    ada_p = logged_column(results_dir, "ada_p")
+    best_step = read_best_step(os.path.join(run_dir, "checkpoints"))
+    # every checkpoint's generator, as if the run had ended there (or showed its best)
+    checkpoints = {}
+    for at, path in sorted(snapshots.paths.items()):
+        _, _, c_colours, c_within, c_looks = measure(path, cfg, seed, held_out)
+        grid = os.path.join(results_dir, f"samples_{at:06d}.png")
+        if os.path.isfile(grid) and at != step:
+            shutil.copy(grid, os.path.join(grids, f"{run}-step{at}.png"))
+        checkpoints[at] = dict(classes=record.by_step.get(at, {}), colours=c_colours,
+                               within=c_within, looks=c_looks, p=ada_p.get(at))
     checked = [r for _, r, after_warmup in record.ratios if after_warmup]
     row = dict(final=record.ratios[-1][1] if record.ratios else float("nan"),
                low=min(checked) if checked else float("nan"),
-               warned=record.warned, classes=dict(record.classes), swd=score, seconds=seconds, cpu=cpu, colours=colours,
-               within=within,
-               looks=all(colour.looks_like(c) for c in colours.values()),
-               trace=" ".join(f"{s}:{r:.2f}" for s, r, _ in record.ratios))
+               warned=record.warned, classes=dict(record.classes), swd=score,
+               seconds=seconds, cpu=cpu, colours=colours, within=within, looks=looks,
+               trace=" ".join(f"{s}:{r:.2f}" for s, r, _ in record.ratios),
+               p=ada_p.get(step), p_max=max(ada_p.values()) if ada_p else None,
+               best_step=best_step, checkpoints=checkpoints)
     keras.backend.clear_session()
     for folder in (run_dir, results_dir):
         shutil.rmtree(folder, ignore_errors=True)
+    snapshots.reset()
     return row
+
+
+def passes(classes, looks):
+    """The pass rule: no class of the monitor's check below its threshold, every class's
+    colours passing."""
+    import inspect
+
+    from skingan.monitoring import HealthMonitor
+    threshold = inspect.signature(HealthMonitor).parameters["min_diversity"].default
+    return bool(classes) and min(classes.values()) >= threshold and looks
+
+
+def checkpoint_line(at, figures, best_step):
+    """One log line for one checkpoint's figures."""
+    classes, colours = figures["classes"], figures["colours"]
+    monitor = ", ".join(f"{c} {r:.2f}" for c, r in classes.items()) or "no grid"
+    dists = "/".join(f"{c['distance']:.0f}" for c in colours.values())
+    offs = max(100 * c["off_palette"] for c in colours.values())
+    p = "" if figures["p"] is None else f"  p {figures['p']:.3f}"
+    verdict = "PASS" if passes(classes, figures["looks"]) else "fail"
+    return (f"      step {at:4d}{' (best by SWD)' if at == best_step else ''}: monitor "
+            f"{monitor}; colour distance {'/'.join(colours)} {dists}, off-palette worst "
+            f"{offs:.0f} %, colours {'pass' if figures['looks'] else 'FAIL'}; within a class "
+            f"lowest {min(figures['within'].values()):.2f}{p}  -> {verdict}")
 
 
 def table(rows):
@@ -270,8 +395,9 @@ def table(rows):
     lines = ["| arm | final diversity, each seed | min after warm-up | warned | "
              "SWD x 10^3, median (range) | colour distance per class "
              f"({', '.join(classes)}), each seed | off-palette %, worst class | colours pass | "
-             "diversity within a class, lowest | wall s, median | CPU s, median |",
-             "|---|---|---|---|---|---|---|---|---|---:|---:|"]
+             "diversity within a class, lowest | ADA p at the end (max) | passes at the end | "
+             "best step by SWD: passes | wall s, median | CPU s, median |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---:|---:|"]
     for arm, runs in rows.items():
         swds = [r["swd"] for r in runs]
         finals = ", ".join(f"{r['final']:.2f}" for r in runs)
@@ -285,10 +411,19 @@ def table(rows):
                          for r in runs)
         looks = sum(r["looks"] for r in runs)
         within = ", ".join(f"{min(r['within'].values()):.2f}" for r in runs)
+        ps = ", ".join("-" if r["p"] is None else f"{r['p']:.2f} ({r['p_max']:.2f})"
+                       for r in runs)
+        at_end = sum(passes(r["classes"], r["looks"]) for r in runs)
+        best = ", ".join(
+            "-" if r["best_step"] not in r["checkpoints"] else
+            f"{r['best_step']}: "
+            + ("yes" if passes(r["checkpoints"][r["best_step"]]["classes"],
+                                r["checkpoints"][r["best_step"]]["looks"]) else "no")
+            for r in runs)
         lines.append(f"| {arm} | {finals} | {lows} | {warned}/{len(runs)} | "
                      f"{statistics.median(swds):.0f} ({min(swds):.0f} - {max(swds):.0f}) | "
-                     f"{dists} | {offs} | {looks}/{len(runs)} | {within} | {seconds:.0f} | "
-                     f"{cpu:.0f} |")
+                     f"{dists} | {offs} | {looks}/{len(runs)} | {within} | {ps} | "
+                     f"{at_end}/{len(runs)} | {best} | {seconds:.0f} | {cpu:.0f} |")
     return "\n".join(lines)
 
 
@@ -319,22 +454,30 @@ def main(argv=None):
 
     def body(root, log):
         record = DiversityLog()
+        snapshots = Snapshots(os.path.join(root, "snapshots"))
         held_out = held_out_images(mode)
         rows = {}
         for seed in seeds:
             for arm in chosen:
-                row = run_one(mode, arm, arms[arm], seed, root, grids, record, held_out)
+                row = run_one(mode, arm, arms[arm], seed, root, grids, record, snapshots,
+                              held_out)
                 rows.setdefault(arm, []).append(row)
                 log(f"  {arm:14s} seed {seed}: diversity {row['final']:.2f} (min "
                     f"{row['low']:.2f}{', warned' if row['warned'] else ''})  SWD "
                     f"{row['swd']:6.1f}  colours {'pass' if row['looks'] else 'FAIL'}  "
-                    f"{row['seconds']:.0f} s ({row['cpu']:.0f} CPU s)   [{row['trace']}]")
+                    f"{row['seconds']:.0f} s ({row['cpu']:.0f} CPU s)"
+                    + ("" if row["p"] is None else
+                       f"  ADA p {row['p']:.3f} at the end, max {row['p_max']:.3f}")
+                    + f"   [{row['trace']}]")
                 if mode == "conditional":
                     log("      the monitor per class at the last grid: " + ", ".join(
                         f"{c} {r:.2f}" for c, r in row["classes"].items()))
                 for name, figures in row["colours"].items():
                     log(f"      {name:4s} {colour.describe(figures)}; diversity within the "
                         f"class {row['within'][name]:.2f}")
+                log("      every checkpoint's generator, as if the run ended there:")
+                for at, figures in row["checkpoints"].items():
+                    log(checkpoint_line(at, figures, row["best_step"]))
         return rows
     rows = bld.run_in_tempdir("bench_demo", budget, body)
     print(table(rows))

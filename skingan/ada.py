@@ -58,6 +58,11 @@ BLIT = ("xflip", "rotate90", "xint")
 GEOM = ("scale", "rotate", "aniso", "xfrac")
 COLOR = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 BGC = BLIT + GEOM + COLOR
+# --augpipe: the transform groups ADA may apply, by NVlabs' names (stylegan2-ada-pytorch
+# train.py, augpipe_specs; 'bgc' is its default; config.AUGPIPES lists the same names).
+# NVlabs' 'filter', 'noise' and 'cutout' groups are not implemented here.
+AUGPIPES = {"blit": BLIT, "geom": GEOM, "color": COLOR, "bg": BLIT + GEOM, "bgc": BGC}
+DEFAULT_AUGPIPE = "bgc"
 
 # ADA's default magnitudes: translations as fractions of the image size, scales as std of
 # log2, angles as fractions of pi, colour on [-1, 1].
@@ -404,17 +409,23 @@ class AdaController(tf.Module):
     Like 'sign', and unlike 'lsgan', it is pulled toward 0 by dropout noise.
 
     fixed_p: hold p at this value (ablations, --ada-p); accumulation and r_t still run for the
-    log, p never moves. All state is tf.Variables (see checkpoint_items). Under a distribution
-    strategy call accumulate / accumulate_stats / maybe_adjust in cross-replica context (in the
-    step, outside strategy.run), with the replicas' real_sign_stats reduced by SUM.
+    log, p never moves. augpipe: which of the pipeline's groups may fire (AUGPIPES, NVlabs'
+    --augpipe names; the step draws with `transforms`); the others keep their identity, and
+    the random draws are the same whatever it is. All state is tf.Variables (see
+    checkpoint_items). Under a distribution strategy call accumulate / accumulate_stats /
+    maybe_adjust in cross-replica context (in the step, outside strategy.run), with the
+    replicas' real_sign_stats reduced by SUM.
     """
 
     def __init__(self, *, target, ada_kimg, fixed_p=None, interval=ADJUST_INTERVAL,
-                 heuristic="sign", name="ada"):
+                 heuristic="sign", augpipe=DEFAULT_AUGPIPE, name="ada"):
         super().__init__(name=name)
         if heuristic not in HEURISTICS:
             raise ValueError(f"unknown ADA heuristic {heuristic!r}; choose from {HEURISTICS}")
+        if augpipe not in AUGPIPES:
+            raise ValueError(f"unknown ADA augpipe {augpipe!r}; choose from {tuple(AUGPIPES)}")
         self.heuristic = heuristic
+        self.augpipe, self.transforms = augpipe, AUGPIPES[augpipe]
         if fixed_p is not None and not 0.0 <= fixed_p <= 1.0:
             raise ValueError(f"fixed_p must be in [0, 1], got {fixed_p}")
         if ada_kimg <= 0 or interval < 1:

@@ -97,13 +97,14 @@ def pick_strategy(devices):
 def make_augment(cfg):
     """What D's inputs go through, as the step takes it (steps.py): None (off), DiffAugment's
     transforms (a tuple), or an ada.AdaController for --augment ada (p adapted from
-    --ada-target and --ada-kimg, or held at --ada-p)."""
+    --ada-target and --ada-kimg, or held at --ada-p; the groups that fire from --augpipe)."""
     spec = parse_augment(cfg["augment"])
     if spec != ADA:
         return spec or None
     from skingan.ada import AdaController
     return AdaController(target=cfg["ada_target"], ada_kimg=cfg["ada_kimg"],
-                         fixed_p=cfg["ada_p"], heuristic=cfg["ada_heuristic"])
+                         fixed_p=cfg["ada_p"], heuristic=cfg["ada_heuristic"],
+                         augpipe=cfg["augpipe"])
 
 
 def build_components(cfg, strategy=None, compile_step=True):

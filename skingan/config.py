@@ -24,7 +24,7 @@ COMMON_DEFAULTS = dict(model="sl-stylegan", latent_dim=100, channel_scale=1.0, s
                        mixed_precision=False, devices="auto", keep_checkpoints=3,
                        eval_every=0, eval_images=500, eval_fid=False, inception_weights=None,
                        augment="", ema=0.0, ada_target=0.6, ada_kimg=500.0, ada_p=None,
-                       ada_heuristic="sign",
+                       ada_heuristic="sign", augpipe="bgc",
                        conditional=False, class_balance="data", classes=None,
                        class_counts=None)
 # A resumed run must keep these: they define the model and the data it learns.
@@ -34,20 +34,24 @@ IDENTITY_KEYS = ("model", "resolution", "latent_dim", "channel_scale", "data", "
 # Changing these would make the continued run a different experiment from the one begun.
 FIXED_KEYS = ("batch_size", "lr", "beta1", "beta2", "adam_epsilon", "lr_decay", "seed",
               "hflip", "vflip", "rot90", "augment", "ema", "dropout", "ada_target", "ada_kimg",
-              "ada_p", "ada_heuristic", "class_balance", "r1_every", "gamma", "mbstd_group",
-              "ema_kimg", "ema_rampup", "pl_weight", "style_mixing")
+              "ada_p", "ada_heuristic", "augpipe", "class_balance", "r1_every", "gamma",
+              "mbstd_group", "ema_kimg", "ema_rampup", "pl_weight", "style_mixing")
 # Settings whose flag is not their name.
 FLAG_NAMES = dict(class_name="class", map_layers="map")
 # Runs written before a setting existed ran with these values (a record of the old versions,
 # not defaults: keep them when a default changes).
 LEGACY = dict(adam_epsilon=1e-7, epochs=None, exclude=None, dropout=0.6, ada_target=0.6,
-              ada_kimg=500.0, ada_p=None, ada_heuristic="sign", conditional=False,
-              class_balance="data", classes=None, class_counts=None, r1_every=1)
+              ada_kimg=500.0, ada_p=None, ada_heuristic="sign", augpipe="bgc",
+              conditional=False, class_balance="data", classes=None, class_counts=None,
+              r1_every=1)
 
 
 # --augment: nothing (''), any of DiffAugment's transforms (comma-separated), or ADA alone.
 AUGMENT_POLICIES = ("color", "translation", "cutout")
 ADA = "ada"
+# --augpipe: which of ADA's transform groups may fire, by NVlabs' names (ada.AUGPIPES holds
+# what each name stands for; this list is here for train.py's --help, without TensorFlow).
+AUGPIPES = ("blit", "geom", "color", "bg", "bgc")
 
 
 def parse_augment(text):

@@ -121,7 +121,8 @@ def _augmenter(rng, augment, value_range, names=("real", "fake_d", "fake_g")):
     ada = _ada(augment)
     if ada is not None:
         def draw_ada(global_batch, resolution):
-            return {name: ada_core.draw_params(rng, global_batch, ada.p, resolution)
+            return {name: ada_core.draw_params(rng, global_batch, ada.p, resolution,
+                                               ada.transforms)
                     for name in names}
         return draw_ada, (lambda images, params: ada_core.apply(images, params, value_range))
     if not augment:

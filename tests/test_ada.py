@@ -494,3 +494,60 @@ def test_a_rank_run_keeps_its_heuristic_and_its_accumulators_resume(tmp_path):
         k.adjust(16)
     assert c.rt.numpy() == c2.rt.numpy() == np.float32(4 / 6)
     assert c.p.numpy() == c2.p.numpy() > 0
+
+
+# ---- --augpipe: which groups may fire (NVlabs' names)
+
+def test_augpipe_bg_never_changes_colour_and_draws_the_same_geometry_as_bgc():
+    from skingan import config, steps
+    assert tuple(ada.AUGPIPES) == config.AUGPIPES          # train.py's choices, TF-free
+    drawn = {}
+    for pipe in ("bgc", "bg", "color"):
+        controller = ada.AdaController(**PAPER, fixed_p=1.0, augpipe=pipe)
+        assert controller.transforms == ada.AUGPIPES[pipe]
+        draw, augment = steps._augmenter(tf.random.Generator.from_seed(5), controller,
+                                         (-1.0, 1.0))
+        drawn[pipe] = draw(64, 16)["real"]                  # the reals' params, p = 1
+    colour = ada.GROUP_KEYS["color"]
+    geometry = ada.GROUP_KEYS["blit"] + ada.GROUP_KEYS["geom"]
+    for key in colour:                                      # bg: colour keys never move
+        np.testing.assert_array_equal(drawn["bg"][key], ada.IDENTITY[key])
+        assert np.any(drawn["bgc"][key].numpy() != ada.IDENTITY[key]), key
+    for key in geometry:     # the same draws whatever the pipe: bg's geometry is bgc's
+        np.testing.assert_array_equal(drawn["bg"][key], drawn["bgc"][key])
+        np.testing.assert_array_equal(drawn["color"][key], ada.IDENTITY[key])
+    for key in colour:
+        np.testing.assert_array_equal(drawn["color"][key], drawn["bgc"][key])
+    # applied: a grey image stays exactly grey under bg (geometry moves no colour), not bgc
+    grey = tf.fill([64, 16, 16, 3], 0.25)
+    np.testing.assert_allclose(augment(grey, drawn["bg"]), 0.25, atol=1e-6)
+    assert np.abs(augment(grey, drawn["bgc"]).numpy() - 0.25).max() > 0.1
+    with pytest.raises(ValueError, match="unknown ADA augpipe"):
+        ada.AdaController(**PAPER, augpipe="bgcfnc")
+
+
+def test_augpipe_is_a_run_setting_that_needs_ada_and_old_runs_resume_with_bgc(tmp_path):
+    import json
+
+    import train
+    from skingan.components import make_augment
+    from skingan.config import resolve_config
+    from skingan.errors import UserError
+    data = tmp_path / "data"
+    data.mkdir()
+    _, cfg = resolve_config(dict(model="stylegan2", data=str(data)), tmp_path)
+    assert cfg["augpipe"] == "bgc" and make_augment(cfg).transforms == ada.BGC   # NVlabs'
+    _, cfg = resolve_config(dict(model="stylegan2", data=str(data), augpipe="bg", run="r"),
+                            tmp_path)
+    assert make_augment(cfg).transforms == ada.BLIT + ada.GEOM
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps({"run": "r", "settings": cfg}))
+    with pytest.raises(UserError, match="--augpipe was 'bg', now 'bgc'"):
+        resolve_config(dict(data=str(data), run="r", augpipe="bgc"), tmp_path)
+    del cfg["augpipe"]                       # a run written before the setting existed
+    (tmp_path / "r" / "config.json").write_text(json.dumps({"run": "r", "settings": cfg}))
+    _, resumed = resolve_config(dict(data=str(data), run="r"), tmp_path)
+    assert resumed["augpipe"] == "bgc"
+    with pytest.raises(UserError, match="--augpipe needs --augment ada"):
+        train.check_args(train.build_parser().parse_args(
+            ["--data", str(data), "--model", "dcgan", "--augpipe", "bg"]))
