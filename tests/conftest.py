@@ -20,8 +20,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # `-n 2 --dist loadfile` hands whole modules to the two workers in this order, and a long
 # module handed out last would leave one worker running it alone at the end.
 LONGEST_FIRST = ("test_stylegan2_runs", "test_mirrored", "test_stylegan2_training",
-                 "test_readme", "test_classify_cli", "test_multiworker", "test_conditional_training", "test_ada_training",
-                 "test_training", "test_cli")
+                 "test_readme", "test_classify_cli", "test_multiworker",
+                 "test_conditional_training", "test_ada_training", "test_training", "test_cli")
 
 
 def pytest_collection_modifyitems(items):
