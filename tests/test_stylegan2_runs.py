@@ -2,9 +2,8 @@
 in the middle of a regularisation cycle (with ADA's scale-free heuristic), the sample grid,
 quality scores and the downstream scripts on a trained run, and a conditional bfloat16
 DiffAugment run. A file of its own so that the test workers share StyleGAN2's cost; the
-step-level tests are test_stylegan2_training.py's. Networks are tiny (test_stylegan2_training.TINY).
-(--xla with ADA inside R1's double backward: test_training.py, on SL-StyleGAN's cheaper
-step.)"""
+step-level tests are test_stylegan2_training.py's. Networks are tiny (its TINY). (--xla with
+ADA inside R1's double backward: test_training.py, on SL-StyleGAN's cheaper step.)"""
 import os
 
 import numpy as np
@@ -15,18 +14,12 @@ import train
 from conftest import quiet
 from skingan.config import resolve_config
 from test_stylegan2_training import R1_EVERY, TINY
+from test_training import checkpoint_values
 
 tf.config.experimental.enable_op_determinism()
 
 
 # ---- a run: exact resume mid-cycle, and the scripts downstream -------------------------
-
-def checkpoint_values(result):
-    path = tf.train.latest_checkpoint(os.path.join(result["run_dir"], "checkpoints"))
-    reader = tf.train.load_checkpoint(path)
-    return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
-            if "OBJECT_GRAPH" not in n}
-
 
 def train_tiny(tmp_path, data, **overrides):
     from skingan.loop import train as train_run
