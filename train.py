@@ -158,6 +158,12 @@ def build_parser():
     g.add_argument("--ema", type=cli.unit_interval,
                    help="keep an exponential moving average of G's weights with this decay "
                         f"(e.g. 0.999) and sample/export it (default: {D['ema']:g}; 0 is off)")
+    g.add_argument("--mode-seeking", type=cli.non_negative_float, metavar="LAMBDA",
+                   help="mode-seeking regulariser (Mao et al. 2019, MSGAN) on G: its loss "
+                        "gains LAMBDA / (L_ms + 1e-5), L_ms = mean|G(z1) - G(z2)| / "
+                        "mean|z1 - z2| over pairs of its batch sharing their class (the "
+                        "authors' LAMBDA is 1; sl-stylegan and dcgan) (default: "
+                        f"{D['mode_seeking']:g}; 0 is off)")
     g = p.add_argument_group("run")
     g.add_argument("--run", help="run name (default: <model>-<class>-<resolution>px)")
     g.add_argument("--sample-every", type=cli.positive_int,
@@ -247,6 +253,9 @@ def check_args(args):
     if family.own_ema and "ema" in explicit:
         raise UserError(f"{cfg['model']} keeps NVlabs' EMA of G, its half-life set by "
                         "--config; --ema applies to sl-stylegan and dcgan")
+    if explicit.get("mode_seeking") and not family.mode_seeking:
+        raise UserError(f"--mode-seeking applies to sl-stylegan and dcgan, not "
+                        f"{cfg['model']}")
     if "r1_every" in explicit and not family.has_r1:
         raise UserError(f"--r1-every applies to sl-stylegan only: {cfg['model']} has no R1 "
                         f"penalty")

@@ -134,6 +134,15 @@ COND_ARMS.update({
     "cond sg2 500": dict(model="stylegan2", resolution=32, batch_size=16, steps=500,
                          sample_every=50, checkpoint_every=100, conditional=True),
 })
+# issue 23 item 1, fifth round: MSGAN's mode-seeking term on conditional DCGAN's G (Mao et al.
+# 2019), against its collapse within a class (G ignoring z); lambda 1 is the authors'
+COND_ARMS.update({
+    "cond dcgan ms1": dict(COND_DCGAN, mode_seeking=1.0),
+    "cond dcgan ms0.5": dict(COND_DCGAN, mode_seeking=0.5),
+    "cond dcgan ms2": dict(COND_DCGAN, mode_seeking=2.0),
+    "cond dcgan b32 ms1": dict(COND_DCGAN, batch_size=32, steps=600, mode_seeking=1.0),
+    "cond dcgan b32 ms2": dict(COND_DCGAN, batch_size=32, steps=600, mode_seeking=2.0),
+})
 # classify.py's demo GAN (skingan.benefit.demo.DEMO_GAN then), trained by demo.train_gan on
 # the rare class's training fold of classify's own split; pinned so the arm stays the old one.
 OLD_CLASSIFY = dict(model="dcgan", resolution=32, steps=600, batch_size=32, channel_scale=0.5)

@@ -159,6 +159,8 @@ def make_train_step(parts):
         options = parts.family.step_options(parts)
     else:
         options = dict(r1_every=cfg["r1_every"]) if parts.family.has_r1 else {}
+    if cfg.get("mode_seeking"):   # only when on: the factories' default 0 is the paper's step
+        options["mode_seeking"] = cfg["mode_seeking"]
     return parts.family.make_step(
         parts.generator, parts.discriminator, parts.g_optimizer, parts.d_optimizer, parts.rng,
         draw_inputs=parts.draw_inputs, strategy=parts.strategy, jit_compile=cfg["xla"],

@@ -23,8 +23,8 @@ COMMON_DEFAULTS = dict(model="sl-stylegan", latent_dim=100, channel_scale=1.0, s
                        vflip=False, rot90=False, log_every=10, xla=False,
                        mixed_precision=False, devices="auto", keep_checkpoints=3,
                        eval_every=0, eval_images=500, eval_fid=False, inception_weights=None,
-                       augment="", ema=0.0, ada_target=0.6, ada_kimg=500.0, ada_p=None,
-                       ada_heuristic="sign", augpipe="bgc",
+                       augment="", ema=0.0, mode_seeking=0.0, ada_target=0.6,
+                       ada_kimg=500.0, ada_p=None, ada_heuristic="sign", augpipe="bgc",
                        conditional=False, class_balance="data", classes=None,
                        class_counts=None)
 # A resumed run must keep these: they define the model and the data it learns.
@@ -33,9 +33,10 @@ IDENTITY_KEYS = ("model", "resolution", "latent_dim", "channel_scale", "data", "
                  "map_layers")
 # Changing these would make the continued run a different experiment from the one begun.
 FIXED_KEYS = ("batch_size", "lr", "beta1", "beta2", "adam_epsilon", "lr_decay", "seed",
-              "hflip", "vflip", "rot90", "augment", "ema", "dropout", "ada_target", "ada_kimg",
-              "ada_p", "ada_heuristic", "augpipe", "class_balance", "r1_every", "gamma",
-              "mbstd_group", "ema_kimg", "ema_rampup", "pl_weight", "style_mixing")
+              "hflip", "vflip", "rot90", "augment", "ema", "mode_seeking", "dropout",
+              "ada_target", "ada_kimg", "ada_p", "ada_heuristic", "augpipe", "class_balance",
+              "r1_every", "gamma", "mbstd_group", "ema_kimg", "ema_rampup", "pl_weight",
+              "style_mixing")
 # Settings whose flag is not their name.
 FLAG_NAMES = dict(class_name="class", map_layers="map")
 # Runs written before a setting existed ran with these values (a record of the old versions,
@@ -43,7 +44,7 @@ FLAG_NAMES = dict(class_name="class", map_layers="map")
 LEGACY = dict(adam_epsilon=1e-7, epochs=None, exclude=None, dropout=0.6, ada_target=0.6,
               ada_kimg=500.0, ada_p=None, ada_heuristic="sign", augpipe="bgc",
               conditional=False, class_balance="data", classes=None, class_counts=None,
-              r1_every=1)
+              r1_every=1, mode_seeking=0.0)
 
 
 # --augment: nothing (''), any of DiffAugment's transforms (comma-separated), or ADA alone.

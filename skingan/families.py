@@ -44,6 +44,7 @@ class Family:
     reg_intervals: object = None   # (cfg) -> (G's, D's) lazy regularisation interval
     own_ema: bool = False     # always keeps an EMA generator, updated by its own step
     tracks_w_avg: bool = False  # the mapping network holds the w_avg truncation uses
+    mode_seeking: bool = True  # its step takes --mode-seeking (steps.py's factories)
 
     def builders(self):
         return importlib.import_module(self.module)
@@ -252,7 +253,7 @@ FAMILIES = {
               "centre-cropped, no flips (ADA flips)",
         preset=_stylegan2_preset, configs=("auto", "stylegan2", "paper256", "cifar"),
         step_options=_stylegan2_step_options, reg_intervals=_stylegan2_reg_intervals,
-        own_ema=True, tracks_w_avg=True,
+        own_ema=True, tracks_w_avg=True, mode_seeking=False,
     ),
 }
 

@@ -134,3 +134,36 @@ def path_length_penalty(lengths, lengths_mean, pl_mean, decay=0.01):
     whole batch (over every replica's under several), differentiable as NVlabs' is."""
     new_mean = pl_mean + decay * (lengths_mean - pl_mean)
     return tf.square(lengths - new_mean), new_mean
+
+
+# ---- Mode seeking (Mao et al. 2019, MSGAN; HelenMao/MSGAN's DCGAN-Mode-Seeking) ----------
+# For two latents z1, z2 given the same condition c (or none):
+#     L_ms = mean|G(z1, c) - G(z2, c)| / mean|z1 - z2|      (means over every element)
+# and G's loss gains lambda / (L_ms + eps), eps = 1e-5, lambda = 1 in the authors' code: G is
+# pushed away from mapping different latents to the same image (a collapse in which G
+# ignores z). Here the pairs are rows (0, 1), (2, 3), ... of one batch (see the steps).
+MODE_SEEKING_EPS = 1e-5
+
+
+def mode_seeking_ratio(images, z):
+    """L_ms over the pairs of adjacent rows of a batch: images (B, H, W, C) made from latents
+    z (B, d), row 2k paired with row 2k + 1 (an odd last row is left unpaired). 0 when the
+    batch holds no pair (a last partial batch of one image)."""
+    images, z = tf.cast(images, tf.float32), tf.cast(z, tf.float32)
+    pairs = tf.shape(images)[0] // 2
+    image_gap = tf.abs(images[0:2 * pairs:2] - images[1:2 * pairs:2])    # (pairs, H, W, C)
+    z_gap = tf.abs(z[0:2 * pairs:2] - z[1:2 * pairs:2])                  # (pairs, d)
+    # means over every element; divide_no_nan keeps an empty batch (and its gradient) finite
+    image_mean = tf.math.divide_no_nan(tf.reduce_sum(image_gap),
+                                       tf.cast(tf.size(image_gap), tf.float32))
+    z_mean = tf.math.divide_no_nan(tf.reduce_sum(z_gap), tf.cast(tf.size(z_gap), tf.float32))
+    return tf.math.divide_no_nan(image_mean, z_mean)
+
+
+def mode_seeking_loss(images, z, weight, eps=MODE_SEEKING_EPS):
+    """(weight / (L_ms + eps), L_ms) for G's loss, L_ms = mode_seeking_ratio(images, z);
+    the term is 0 when the batch holds no pair."""
+    ratio = mode_seeking_ratio(images, z)
+    has_pairs = tf.shape(images)[0] >= 2
+    term = tf.where(has_pairs, weight / (ratio + eps), 0.0)
+    return term, ratio

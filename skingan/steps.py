@@ -96,6 +96,25 @@ def _label_drawer(rng, probabilities, names):
     return draw
 
 
+def _pair_labels(labels):
+    """Labels (b,) with row 2k + 1 given row 2k's label, so that the mode-seeking pairs
+    (rows 2k, 2k + 1, losses.mode_seeking_ratio) share their condition; None stays None.
+    Applied to each replica's own rows, so pairs never straddle two replicas. Each class is
+    still drawn with its probability (every pair's label is one draw)."""
+    if labels is None:
+        return None
+    return tf.gather(labels, (tf.range(tf.shape(labels)[0]) // 2) * 2)
+
+
+def _with_mode_seeking(g_loss, weight, images, z):
+    """G's loss plus its mode-seeking term weight / (L_ms + eps) over `images` made from `z`;
+    with weight 0 (the option off) the loss itself, so the graph is the faithful step's."""
+    if not weight:
+        return g_loss
+    term, _ = losses.mode_seeking_loss(images, z, weight)
+    return g_loss + term
+
+
 def _critic(discriminator, images, labels):
     """D's logits (b, 1) as float32, given the images' labels when D is conditional."""
     return tf.cast(discriminator(with_labels(images, labels), training=True), tf.float32)
@@ -267,7 +286,7 @@ def _compile(fn, strategy, jit_compile, grappler_options=None):
 def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                           draw_inputs, r1_every, strategy=None, r1_weight=losses.R1_WEIGHT,
                           jit_compile=False, augment=None, value_range=(0.0, 1.0),
-                          ema_update=None, class_probabilities=None):
+                          ema_update=None, class_probabilities=None, mode_seeking=0.0):
     """Train step of SL-StyleGAN: least squares (+1 real, -1 fake, G aims at 0) and R1.
 
     draw_inputs(normal, n) -> [z, noise] for n images (the family's Family.draw_inputs).
@@ -280,7 +299,9 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
     Options beyond the paper: augment (see the module docstring: DiffAugment or ADA before
     D); with it, R1 is taken on the augmented reals D actually sees. ema_update (from
     make_ema_update). class_probabilities (K,): a conditional G and D, trained on
-    (images, labels) batches.
+    (images, labels) batches. mode_seeking lambda > 0: G's loss gains MSGAN's mode-seeking
+    term over the pairs of adjacent rows of its batch (which then share their labels);
+    0 is off and builds exactly the step without it.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -308,6 +329,8 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
         z_d, noise_d, z_g, noise_g, fake_labels, aug_params = (
             _replica_slice(t, local_batch)
             for t in (z_d, noise_d, z_g, noise_g, fake_labels, aug_params))
+        if mode_seeking:       # G's pairs (rows 2k, 2k + 1) share their class
+            fake_labels = dict(fake_labels, fake_g=_pair_labels(fake_labels.get("fake_g")))
         labels = dict(real_labels, **fake_labels)
 
         # (1) Update D: minimise (D(x) - 1)^2 + (D(G(z)) + 1)^2 + 5 * ||grad_x D(x)||^2
@@ -329,7 +352,8 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
             fake_g_logits = _critic(discriminator, aug(fake_g, aug_params.get("fake_g")),
                                     labels.get("fake_g"))
             g_loss = losses.lsgan_generator_loss(fake_g_logits)
-            g_scaled = g_loss / replicas
+            # + lambda / (L_ms + eps) with --mode-seeking (g_loss logs the LS part alone)
+            g_scaled = _with_mode_seeking(g_loss, mode_seeking, fake_g, z_g) / replicas
         _update(g_optimizer, g_tape, g_scaled, generator)
         return dict(d_loss=d_loss, g_loss=g_loss, r1=r1,
                     **_discriminator_stats(real_logits, fake_logits),
@@ -352,7 +376,8 @@ def make_sl_stylegan_step(generator, discriminator, g_optimizer, d_optimizer, rn
 
 def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
                     draw_inputs, strategy=None, jit_compile=False, augment=None,
-                    value_range=(-1.0, 1.0), ema_update=None, class_probabilities=None):
+                    value_range=(-1.0, 1.0), ema_update=None, class_probabilities=None,
+                    mode_seeking=0.0):
     """Train step of DCGAN: binary cross-entropy, non-saturating G loss.
 
     draw_inputs(normal, n) -> z (n, latent_dim) (the family's Family.draw_inputs).
@@ -362,6 +387,13 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
     Options beyond the paper: augment (see the module docstring: DiffAugment or ADA before
     D), and ema_update. class_probabilities (K,): a conditional G and D, trained on
     (images, labels) batches; the one fake batch has one set of labels.
+
+    mode_seeking lambda > 0 (Mao et al. 2019, an option beyond the paper): G's loss gains
+    lambda / (L_ms + eps), L_ms over the pairs of adjacent rows of the one fake batch (rows
+    2k and 2k + 1, given the same label). MSGAN's authors draw a second z for the same
+    labels and run G on a doubled batch; pairing rows of the batch G already makes costs
+    nothing extra (one G pass, one D pass on the fakes, as without the option), at the price
+    of B / 2 pairs instead of B. 0 is off and builds exactly the step without it.
     """
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
@@ -376,6 +408,8 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
         z, fake_labels, aug_params = (_replica_slice(t, local_batch)
                                       for t in (z, fake_labels, aug_params))
         real_label, fake_label = real_labels.get("real"), fake_labels.get("fake_d")
+        if mode_seeking:       # the pairs (rows 2k, 2k + 1) share their class
+            fake_label = _pair_labels(fake_label)
         with tf.GradientTape() as g_tape:
             fake = generator(with_labels(z, fake_label), training=True)
 
@@ -393,7 +427,8 @@ def make_dcgan_step(generator, discriminator, g_optimizer, d_optimizer, rng, *,
             fake_logits_g = _critic(discriminator, aug(fake, aug_params.get("fake_g")),
                                     fake_label)
             g_loss = losses.bce_generator_loss(fake_logits_g)
-            g_scaled = g_loss / replicas
+            # + lambda / (L_ms + eps) with --mode-seeking (g_loss logs the BCE part alone)
+            g_scaled = _with_mode_seeking(g_loss, mode_seeking, fake, z) / replicas
         _update(g_optimizer, g_tape, g_scaled, generator)
         return dict(d_loss=d_loss, g_loss=g_loss, **_discriminator_stats(real_logits, fake_logits),
                     **_real_sign_stats(ada, real_logits, fake_logits))
