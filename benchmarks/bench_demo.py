@@ -147,6 +147,9 @@ COND_ARMS.update({
     "cond dcgan ms1 ema": dict(COND_DCGAN, mode_seeking=1.0, ema=0.99),
     "cond dcgan b32 ms1 ema": dict(COND_DCGAN, batch_size=32, steps=600, mode_seeking=1.0,
                                    ema=0.99),
+    # a weaker push: the term rewards any pixel gap, and dark, saturated lesions make big ones
+    "cond dcgan b32 ms0.5 ema": dict(COND_DCGAN, batch_size=32, steps=600, mode_seeking=0.5,
+                                     ema=0.99),
     # the rare class (df, 60 of 450 images) drawn more often: its colours were the worst
     "cond dcgan ms1 sqrt": dict(COND_DCGAN, mode_seeking=1.0, class_balance="sqrt"),
     "cond dcgan ms1 uniform": dict(COND_DCGAN, mode_seeking=1.0, class_balance="uniform"),
