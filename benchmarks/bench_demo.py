@@ -153,6 +153,8 @@ COND_ARMS.update({
     # the rare class (df, 60 of 450 images) drawn more often: its colours were the worst
     "cond dcgan ms1 sqrt": dict(COND_DCGAN, mode_seeking=1.0, class_balance="sqrt"),
     "cond dcgan ms1 uniform": dict(COND_DCGAN, mode_seeking=1.0, class_balance="uniform"),
+    "cond dcgan b32 ms1 ema sqrt": dict(COND_DCGAN, batch_size=32, steps=600,
+                                        mode_seeking=1.0, ema=0.99, class_balance="sqrt"),
 })
 # classify.py's demo GAN (skingan.benefit.demo.DEMO_GAN then), trained by demo.train_gan on
 # the rare class's training fold of classify's own split; pinned so the arm stays the old one.
