@@ -79,6 +79,7 @@ IDENTITY = {"xflip": 0.0, "rotate90": 0.0, "xint": 0.0,
 GROUP_KEYS = {"blit": ("xflip", "rotate90", "xint"),
               "geom": ("scale", "rotate_pre", "aniso", "rotate_post", "xfrac"),
               "color": ("brightness", "contrast", "lumaflip", "hue", "saturation")}
+GROUP_TRANSFORMS = {"blit": BLIT, "geom": GEOM, "color": COLOR}
 PAIRS = ("xint", "xfrac")
 
 
@@ -139,17 +140,24 @@ def draw_params(rng, batch, p, resolution, transforms=BGC):
     return params
 
 
-def apply(images, params, value_range):
+def apply(images, params, value_range, transforms=BGC):
     """Augment square RGB images (B, R, R, 3) in value_range with `params` from draw_params
     (or identity_params with entries set). Returns float32 (B, R, R, 3), differentiable
-    w.r.t. images. Groups run in ADA's order: blit, geometric, colour."""
+    w.r.t. images. Groups run in ADA's order: blit, geometric, colour.
+
+    transforms: those draw_params was allowed to fire (an --augpipe). A group none of whose
+    transforms is allowed holds its identity in every image, so it is left out of the graph
+    altogether: the same result bit for bit, and a smaller graph (and gradient) to trace."""
     x = tf.cast(images, tf.float32)
     _, height, width, channels = x.shape
     if height is None or height != width or channels != 3:
         raise ValueError(f"ADA needs square RGB images of known size, got {x.shape}")
-    x = _where_active(_active(params, "blit"), lambda y: _blit(y, params), x)
-    x = _where_active(_active(params, "geom"), lambda y: _geometric(y, params), x)
-    x = _where_active(_active(params, "color"), lambda y: _color(y, params, value_range), x)
+    groups = (("blit", lambda y: _blit(y, params)),
+              ("geom", lambda y: _geometric(y, params)),
+              ("color", lambda y: _color(y, params, value_range)))
+    for group, transform in groups:
+        if set(GROUP_TRANSFORMS[group]) & set(transforms):
+            x = _where_active(_active(params, group), transform, x)
     return x
 
 

@@ -143,7 +143,8 @@ def _augmenter(rng, augment, value_range, names=("real", "fake_d", "fake_g")):
             return {name: ada_core.draw_params(rng, global_batch, ada.p, resolution,
                                                ada.transforms)
                     for name in names}
-        return draw_ada, (lambda images, params: ada_core.apply(images, params, value_range))
+        return draw_ada, (lambda images, params: ada_core.apply(images, params, value_range,
+                                                                 ada.transforms))
     if not augment:
         return (lambda *_: {}), (lambda images, params: images)
     policy = tuple(augment)

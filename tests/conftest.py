@@ -19,9 +19,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The costliest modules first (their times in docs/bench-tests.md), the rest in file order:
 # `-n 2 --dist loadfile` hands whole modules to the two workers in this order, and a long
 # module handed out last would leave one worker running it alone at the end.
-LONGEST_FIRST = ("test_stylegan2_runs", "test_mirrored", "test_stylegan2_training",
-                 "test_readme", "test_classify_cli", "test_multiworker",
-                 "test_conditional_training", "test_ada_training", "test_training", "test_cli")
+LONGEST_FIRST = ("test_training", "test_stylegan2_runs", "test_stylegan2_training",
+                 "test_ada_training", "test_multiworker", "test_cli", "test_mirrored",
+                 "test_damaged_runs", "test_conditional_training", "test_dcgan_recipe",
+                 "test_classify_cli", "test_sl_stylegan", "test_readme")
 
 
 def pytest_collection_modifyitems(items):

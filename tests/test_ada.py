@@ -526,6 +526,21 @@ def test_augpipe_bg_never_changes_colour_and_draws_the_same_geometry_as_bgc():
         ada.AdaController(**PAPER, augpipe="bgcfnc")
 
 
+def test_a_pipe_leaves_its_other_groups_out_of_the_graph_with_the_same_result():
+    rng = tf.random.Generator.from_seed(11)
+    x = rng.uniform([16, 16, 16, 3], minval=-1.0, maxval=1.0)
+    sizes = {}
+    for pipe in ("blit", "bg", "bgc"):
+        transforms = ada.AUGPIPES[pipe]
+        params = ada.draw_params(rng, 16, 0.8, 16, transforms)
+        np.testing.assert_array_equal(ada.apply(x, params, (-1.0, 1.0), transforms),
+                                      ada.apply(x, params, (-1.0, 1.0)))
+        traced = tf.function(lambda images, p, t=transforms: ada.apply(
+            images, p, (-1.0, 1.0), t)).get_concrete_function(x, params)
+        sizes[pipe] = len(traced.graph.get_operations())
+    assert sizes["blit"] < sizes["bg"] < sizes["bgc"], sizes
+
+
 def test_augpipe_is_a_run_setting_that_needs_ada_and_old_runs_resume_with_bgc(tmp_path):
     import json
 

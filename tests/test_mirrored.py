@@ -71,11 +71,14 @@ for case, (model, options, steps) in CASES.items():
                                            for a, b in zip(w1, w2))}
 
 # (b) the whole training loop (labelled data stream, Adam, ADA, EMA, logging) under both.
+# ADA's pixel-exact group alone (--augpipe blit): every parameter is still drawn and sliced
+# over the replicas as in the full pipeline (which the DCGAN step above runs), and the two
+# first calls of SL-StyleGAN's step, R1 through the augmentation, cost far less.
 def loop_losses(strategy, name):
     run, cfg = resolve_config(dict(data=data, model="sl-stylegan", resolution=16,
         batch_size=4, steps=3, channel_scale=0.125, log_every=1, sample_every=3,
         checkpoint_every=3, conditional=True, class_balance="uniform", augment="ada",
-        ada_p=0.3, ema=0.9, eval_images=8, run=name), out + "/models")
+        ada_p=0.3, augpipe="blit", ema=0.9, eval_images=8, run=name), out + "/models")
     cfg["dropout"] = 0.0
     train(cfg, run, out + "/models", out + "/results", strategy=strategy,
           log=lambda *a: None, handle_signals=False)

@@ -31,15 +31,22 @@ def train_tiny(tmp_path, data, **overrides):
     return train_run(cfg, run, str(models), str(results), log=quiet, handle_signals=False)
 
 
+# ADA with the scale-free 'rank' heuristic (its accumulators are the default heuristic's,
+# and these runs show StyleGAN2's lazy R1 pass adds no (real, fake) pair to them), on its
+# pixel-exact 'blit' group alone: the draws are those of the full pipeline (test_ada.py), and
+# the step's first call costs half as much (docs/bench-tests.md). The full pipeline's exact
+# resume: test_ada_training.py.
+ADA = dict(ada_heuristic="rank", augpipe="blit")
+
+
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory):
-    """A tiny ADA run straight to 10 iterations, with the scale-free 'rank' heuristic (its
-    accumulators are the default heuristic's, and this run shows StyleGAN2's lazy R1 pass
-    adds no (real, fake) pair to them), scored at 6 and at its end: (data, root, result)."""
+    """A tiny ADA run straight to 10 iterations, scored at 6 and at its end:
+    (data, root, result)."""
     from conftest import write_blob_images
     root = tmp_path_factory.mktemp("sg2run")
     data = write_blob_images(str(root / "images"))
-    return data, root, train_tiny(root / "a", data, ada_heuristic="rank")
+    return data, root, train_tiny(root / "a", data, **ADA)
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +54,8 @@ def resumed_run(straight_run):
     """The straight run, and the same run stopped at 6 (inside both lazy cycles:
     6 % 4 = 2, 6 % 8 = 6) and resumed to 10 (across path length and R1 at 8)."""
     data, root, straight = straight_run
-    first = train_tiny(root / "b", data, steps=6, ada_heuristic="rank")
-    resumed = train_tiny(root / "b", data, ada_heuristic="rank")
+    first = train_tiny(root / "b", data, steps=6, **ADA)
+    resumed = train_tiny(root / "b", data, **ADA)
     return data, root, straight, first, resumed
 
 

@@ -127,6 +127,25 @@ def test_a_new_run_takes_its_config_and_flags_override_single_numbers():
     assert (cfg["resolution"], cfg["batch_size"], cfg["map_layers"]) == (256, 64, 8)
 
 
+def test_auto_counts_every_workers_device_as_nvlabs_counts_gpus(monkeypatch):
+    """auto's numbers depend on the device count g (NVlabs' --gpus): two workers of one CPU
+    each are g = 2, so at 16 px auto's own batch is 64, not 32, and with it gamma halves and
+    the EMA doubles, even where --batch-size sets the batch (a one-device run compared with
+    a two-worker run must therefore give both the same --gamma)."""
+    import json
+    workers = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+               "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(workers))
+    settings = dict(model="stylegan2", data="unused", resolution=16, batch_size=8)
+    one = new_run_settings(dict(settings, devices="one"))
+    two = new_run_settings(dict(settings, devices="multiworker"))
+    # NVlabs' auto: mb = max(min(g * min(4096 // 16, 32), 64), g), gamma = 0.0002 * 16^2 / mb
+    # and ema = mb * 10 / 32 kimg
+    assert (one["batch_size"], two["batch_size"]) == (8, 8)
+    assert one["gamma"] == pytest.approx(0.0002 * 256 / 32) and one["ema_kimg"] == 10.0
+    assert two["gamma"] == pytest.approx(0.0002 * 256 / 64) and two["ema_kimg"] == 20.0
+
+
 def test_config_is_fixed_on_resume_and_its_flags_belong_to_stylegan2(tmp_path, tiny_images):
     from skingan.runs import RunFolder
     run, cfg = resolve_config(dict(data=tiny_images, **TINY), str(tmp_path))
