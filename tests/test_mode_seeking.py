@@ -127,11 +127,11 @@ def test_lambda_1_changes_gs_update_and_not_ds(dcgan_runs):
 @pytest.mark.slow                 # two SL-StyleGAN traces
 def test_sl_stylegan_takes_it_too():
     def one_step(mode_seeking):
-        cfg = new_run_settings(dict(model="sl-stylegan", data="unused", resolution=16,
+        cfg = new_run_settings(dict(model="sl-stylegan", data="unused", resolution=8,
                                     channel_scale=0.125, batch_size=4,
                                     mode_seeking=mode_seeking))
         parts = build_components(cfg)
-        parts.train_step(tf.random.stateless_uniform((4, 16, 16, 3), seed=(3, 4)))
+        parts.train_step(tf.random.stateless_uniform((4, 8, 8, 3), seed=(3, 4)))
         return parts
     a, b = one_step(0.0), one_step(1.0)
     for v, w in zip(weights(a.discriminator), weights(b.discriminator)):
