@@ -17,7 +17,15 @@ def test_the_demo_trains_dcgan_with_its_demo_preset():
 
 def test_a_model_given_a_conditional_demo_and_real_data_are_as_before(tmp_path):
     assert new_run_settings({"model": "sl-stylegan"})["steps"] == 500
-    assert new_run_settings({"conditional": True})["model"] == "sl-stylegan"
+    # the multi-class demo: DCGAN's demo preset with mode seeking at MSGAN's weight 1
+    multi = new_run_settings({"conditional": True})
+    assert (multi["model"], multi["mode_seeking"], multi["steps"]) == ("dcgan", 1.0, 300)
+    assert multi["batch_size"] == 64 and multi["class_name"] == "all"
+    # a family named, or an explicit weight, is taken as given
+    named = new_run_settings({"conditional": True, "model": "sl-stylegan"})
+    assert (named["model"], named["mode_seeking"]) == ("sl-stylegan", 0.0)
+    assert new_run_settings({"conditional": True, "mode_seeking": 0.5})["mode_seeking"] == 0.5
+    assert new_run_settings({"model": "dcgan"})["mode_seeking"] == 0.0
     real = new_run_settings({"data": str(tmp_path)})
     assert real["model"] == "sl-stylegan" and not real["demo"]
     assert real["steps"] == FAMILIES["sl-stylegan"].defaults["steps"]
