@@ -34,7 +34,7 @@ def train_tiny(tmp_path, data, **overrides):
 # ADA with the scale-free 'rank' heuristic (its accumulators are the default heuristic's,
 # and these runs show StyleGAN2's lazy R1 pass adds no (real, fake) pair to them), on its
 # pixel-exact 'blit' group alone: the draws are those of the full pipeline (test_ada.py), and
-# the step's first call costs half as much (docs/bench-tests.md). The full pipeline's exact
+# the step's first call costs far less (docs/bench-tests.md). The full pipeline's exact
 # resume: test_ada_training.py.
 ADA = dict(ada_heuristic="rank", augpipe="blit")
 
