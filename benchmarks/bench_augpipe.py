@@ -11,17 +11,14 @@ alternate within each round, so the machine's drift falls on all of them. Printe
 wall and CPU seconds (all threads); then per family each arm's median CPU seconds and its
 ratio to 'off' (no augmentation).
 """
-import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.bench_trace import FAMILIES          # noqa: E402  (the same tiny networks)
+from benchmarks.bench_trace import (FAMILIES, families_and_rounds,  # noqa: E402
+                                    in_a_fresh_interpreter)
 
 ARMS = ("bgc", "bg", "blit", "off")
 
@@ -43,34 +40,14 @@ def first_call(family, pipe):
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def in_a_fresh_interpreter(family, pipe):
-    code = ("import json; from benchmarks.bench_augpipe import first_call; "
-            f"print('RESULT' + json.dumps(first_call({family!r}, {pipe!r})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT")]
-    if out.returncode or not lines:
-        raise SystemExit(f"error: the {family} {pipe} measurement failed:\n"
-                         f"{out.stderr[-2000:]}")
-    return json.loads(lines[0][len("RESULT"):])
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", default="stylegan2",
-                        help=f"comma-separated, of {', '.join(FAMILIES)} (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of every arm (default 2)")
-    args = parser.parse_args(argv)
-    families = [f.strip() for f in args.families.split(",") if f.strip()]
-    unknown = sorted(set(families) - set(FAMILIES))
-    if unknown or args.rounds < 1:
-        parser.error(f"unknown families {unknown}" if unknown else "--rounds: must be >= 1")
+    families, rounds = families_and_rounds(argv, __doc__, families="stylegan2", rounds=2)
     cpu = {(f, a): [] for f in families for a in ARMS}
-    for r in range(args.rounds):
+    for r in range(rounds):
         for family in families:
             for pipe in ARMS:
-                wall, seconds = in_a_fresh_interpreter(family, pipe)
+                wall, seconds = in_a_fresh_interpreter("benchmarks.bench_augpipe",
+                                                       "first_call", family, pipe)
                 cpu[family, pipe].append(seconds)
                 print(f"round {r + 1} {family:12s} {pipe:5s} wall {wall:6.1f} s  "
                       f"CPU {seconds:6.1f} s", flush=True)

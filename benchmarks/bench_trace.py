@@ -55,35 +55,46 @@ def first_call(family, autograph):
     return time.perf_counter() - wall, time.process_time() - cpu, d_loss, g_loss
 
 
-def first_call_in_a_fresh_interpreter(family, autograph):
-    code = ("import json, sys; from benchmarks.bench_trace import first_call; "
-            f"print('RESULT' + json.dumps(first_call({family!r}, {autograph!r})))")
+def in_a_fresh_interpreter(module, function, *args):
+    """`module`.`function`(*args) (JSON-able arguments and result) in a fresh interpreter,
+    as a run has it: nothing traced or converted before."""
+    code = (f"import json; from {module} import {function}; "
+            f"print('RESULT' + json.dumps({function}(*{args!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT")]
     if out.returncode or not lines:
-        raise SystemExit(f"error: the {family} measurement failed:\n{out.stderr[-2000:]}")
+        raise SystemExit(f"error: the measurement {function}{args!r} failed:\n"
+                         f"{out.stderr[-2000:]}")
     return json.loads(lines[0][len("RESULT"):])
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def families_and_rounds(argv, doc, families=",".join(FAMILIES), rounds=3):
+    """(families, rounds) from the command line of a first-call benchmark."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", default=",".join(FAMILIES),
-                        help="comma-separated (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of both arms (default 3)")
+    parser.add_argument("--families", default=families,
+                        help=f"comma-separated, of {', '.join(FAMILIES)} (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=rounds,
+                        help="rounds of every arm (default: %(default)s)")
     args = parser.parse_args(argv)
-    families = [f.strip() for f in args.families.split(",") if f.strip()]
-    unknown = sorted(set(families) - set(FAMILIES))
+    chosen = [f.strip() for f in args.families.split(",") if f.strip()]
+    unknown = sorted(set(chosen) - set(FAMILIES))
     if unknown or args.rounds < 1:
         parser.error(f"unknown families {unknown}" if unknown else "--rounds: must be >= 1")
+    return chosen, args.rounds
+
+
+def main(argv=None):
+    families, rounds = families_and_rounds(argv, __doc__)
     results = {(f, a): [] for f in families for a in (True, False)}
     losses = {}
-    for r in range(args.rounds):
+    for r in range(rounds):
         for family in families:
             order = (True, False) if r % 2 == 0 else (False, True)
             for autograph in order:
-                wall, cpu, d, g = first_call_in_a_fresh_interpreter(family, autograph)
+                wall, cpu, d, g = in_a_fresh_interpreter("benchmarks.bench_trace", "first_call",
+                                                          family, autograph)
                 results[family, autograph].append((wall, cpu))
                 losses.setdefault(family, set()).add((round(d, 5), round(g, 5)))
                 print(f"round {r} {family:12s} autograph {'on ' if autograph else 'off'}"
